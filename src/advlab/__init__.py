@@ -1,0 +1,41 @@
+"""advlab: a laboratory for the science of adversarial examples.
+
+Public API (stable names)::
+
+    x, y = advlab.load_dataset("mnist5k", split="train")   # float32 (N,C,H,W) in [0,1], int64
+    model = advlab.load_model("runs/cnn/best")              # nn.Module, eval mode, CPU
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+__version__ = "0.1.0"
+
+if TYPE_CHECKING:
+    import os
+
+    import torch
+
+
+def load_dataset(
+    name: str, split: str = "train", data_root: "str | os.PathLike[str] | None" = None
+) -> "tuple[torch.Tensor, torch.Tensor]":
+    """Load a dataset by name (see ``advlab datasets list``).
+
+    Returns:
+        x float32 in [0, 1], shape (N, C, H, W); y int64, shape (N,).
+    """
+    from advlab.data.registry import load_dataset as _load
+
+    return _load(name, split=split, data_root=data_root)
+
+
+def load_model(path: "str | os.PathLike[str]", device: str = "cpu") -> Any:
+    """Load a checkpoint folder (``model.safetensors`` + ``config.json``) as an eval-mode model."""
+    from advlab.models.checkpoint import load_model as _load
+
+    return _load(path, device=device)
+
+
+__all__ = ["load_dataset", "load_model", "__version__"]
