@@ -1,0 +1,11 @@
+"""Shared pytest fixtures. Area-specific fixtures live in the area's own test modules."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+
+@pytest.fixture(autouse=True)
+def _seed() -> None:
+    torch.manual_seed(0)
