@@ -9,12 +9,12 @@ TORCH   ?= torch==2.14.1 torchvision==0.29.1
 FMNIST  := /usr/share/datasets/fashion-mnist
 PYTEST_ARGS ?=
 
-.PHONY: demo test test-slow lint typecheck bench install fashion-mnist clean
+.PHONY: demo test test-slow lint typecheck bench install fashion-mnist chromium clean
 
 demo: $(STAMP) fashion-mnist
 	$(BIN)/advlab demo --out runs/demo
 
-test: $(STAMP) fashion-mnist
+test: $(STAMP) fashion-mnist chromium
 	$(BIN)/python -m pytest -q $(PYTEST_ARGS)
 
 test-slow: $(STAMP) fashion-mnist
@@ -55,6 +55,18 @@ fashion-mnist:
 		|| echo "note: could not install dataset-fashion-mnist; fashion-mnist tests will be skipped (use --data-root)"; \
 	else \
 		echo "note: apt-get not usable here; install dataset-fashion-mnist or pass --data-root / ADVLAB_DATA for fashion-mnist"; \
+	fi
+
+# Headless Chromium renders the report in the browser test (skipped without it).
+chromium:
+	@if command -v chromium >/dev/null 2>&1; then :; \
+	elif command -v apt-get >/dev/null 2>&1 && [ "$$(id -u)" = 0 ]; then \
+		echo "installing Debian package chromium (for the report's browser test)"; \
+		(apt-get install -y -q chromium >/dev/null 2>&1 || \
+		 (apt-get update -q >/dev/null 2>&1 && apt-get install -y -q chromium >/dev/null 2>&1)) \
+		|| echo "note: could not install chromium; the browser test will be skipped"; \
+	else \
+		echo "note: apt-get not usable here; install chromium to run the report's browser test"; \
 	fi
 
 clean:
