@@ -11,9 +11,11 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
-from advlab.attacks.losses import check_loss, objective
+from advlab.attacks.base import FixedEpsAttack
+from advlab.attacks.losses import check_loss, is_adversarial, objective
 from advlab.attacks.mode import eval_mode
 from advlab.attacks.threat import (
+    Bounds,
     Box,
     check_box,
     check_eps,
@@ -95,3 +97,112 @@ def pgd_perturb(
             x_adv = x_adv + step_size * normalized_step(grad, norm)
             x_adv = clamp_box(x0 + project_ball(x_adv - x0, norm, eps), bounds)
     return x_adv.detach()
+
+
+class PGD(FixedEpsAttack):
+    """PGD with restarts, per-sample early stop and verified results.
+
+    Args (keyword-only, stored unchanged in ``.config``):
+        norm: ``"l2"`` or ``"linf"``.
+        steps: gradient steps per restart.
+        step_size: step size; None means ``rel_step * eps / steps`` (Madry et al.).
+        rel_step: see step_size (2.5 by default).
+        restarts: number of runs; each later run attacks only the points still robust and
+            keeps, per sample, a successful iterate or else the highest-loss one.
+        random_start: start uniformly in the ball (L2: gaussian direction, radius
+            ``eps * U^(1/d)``).
+        loss: ``"ce"`` or ``"cw"``.
+        early_stop: when only success matters (robust accuracy), a sample leaves the active
+            batch at the first adversarial iterate (which is returned); with False every
+            sample runs every step and the last iterate is returned (as torchattacks).
+        box: ``(lo, hi)``, ``None`` or ``"per-sample"``.
+        batch_size: points attacked at once. seed: random-start seed.
+    """
+
+    def __init__(self, *, norm: str = "l2", steps: int = 20, step_size: float | None = None,
+                 rel_step: float = 2.5, restarts: int = 1, random_start: bool = True,
+                 loss: str = "ce", early_stop: bool = True, box: Box | str = (0.0, 1.0),
+                 batch_size: int = 256, seed: int = 0) -> None:
+        super().__init__(norm=norm, steps=steps, step_size=step_size, rel_step=rel_step,
+                         restarts=restarts, random_start=random_start, loss=loss,
+                         early_stop=early_stop, box=box, batch_size=batch_size, seed=seed)
+        self.norm = check_norm(norm)
+        self.loss = check_loss(loss)
+        for name, value, low in (("steps", steps, 0), ("restarts", restarts, 1),
+                                 ("batch_size", batch_size, 1)):
+            if not isinstance(value, int) or value < low:
+                raise bad_argument(name, value, f"an integer >= {low}")
+        if step_size is not None:
+            check_eps(step_size, "step_size")
+
+    def _run(self, model: nn.Module, x: Tensor, y: Tensor, eps: float,
+             target: Tensor | None, clean_success: Tensor) -> Tensor:
+        cfg = self.config
+        steps: int = cfg["steps"]
+        step = cfg["step_size"] if cfg["step_size"] is not None else \
+            cfg["rel_step"] * eps / max(steps, 1)
+        gen = torch.Generator().manual_seed(int(cfg["seed"]))
+        bounds = resolve_box(self.box, x)
+        best_x = x.clone()
+        best_loss = torch.full((len(x),), float("-inf"))
+        done = clean_success.clone() if cfg["early_stop"] else torch.zeros_like(clean_success)
+        for _ in range(cfg["restarts"]):
+            todo = torch.nonzero(~done).flatten()
+            for chunk in todo.split(cfg["batch_size"]):
+                t = None if target is None else target[chunk]
+                b = None if bounds is None else _take(bounds, chunk)
+                xa, succ, val = self._one_run(model, x[chunk], y[chunk], t, eps, step, b, gen)
+                better = succ | (val > best_loss[chunk])
+                best_x[chunk[better]] = xa[better]
+                best_loss[chunk[better]] = val[better]
+                done[chunk[succ]] = True
+        return best_x
+
+    def _one_run(self, model: nn.Module, x0: Tensor, y: Tensor, target: Tensor | None,
+                 eps: float, step: float, bounds: Bounds, gen: torch.Generator
+                 ) -> tuple[Tensor, Tensor, Tensor]:
+        """One PGD run on a batch; returns (x_adv (m,C,H,W), success (m,), objective (m,))."""
+        norm, early = self.norm, self.config["early_stop"]
+        x_adv = x0.clone()
+        if self.config["random_start"] and eps > 0:
+            x_adv = clamp_box(x0 + random_in_ball(x0, norm, eps, gen), bounds)
+        out_x, out_succ = x_adv.clone(), torch.zeros(len(x0), dtype=torch.bool)
+        out_val = torch.full((len(x0),), float("-inf"))
+        idx = torch.arange(len(x0))  # positions of the still-active samples in the batch
+        for _ in range(self.config["steps"]):
+            val, grad, succ = _step_info(model, x_adv, y[idx], _sub(target, idx), self.loss)
+            if early and succ.any():  # record the first adversarial iterate, drop the sample
+                hit = idx[succ]
+                out_x[hit], out_succ[hit], out_val[hit] = x_adv[succ], True, val[succ]
+                idx, x_adv, grad = idx[~succ], x_adv[~succ], grad[~succ]
+                if len(idx) == 0:
+                    return out_x, out_succ, out_val
+            x0i, bi = x0[idx], None if bounds is None else _take(bounds, idx)
+            x_adv = x_adv + step * normalized_step(grad, norm)
+            x_adv = clamp_box(x0i + project_ball(x_adv - x0i, norm, eps), bi)
+        with torch.no_grad():
+            logits = model(x_adv)
+        out_x[idx] = x_adv
+        out_succ[idx] = is_adversarial(logits, y[idx], _sub(target, idx))
+        out_val[idx] = objective(logits, y[idx], _sub(target, idx), self.loss)
+        return out_x, out_succ, out_val
+
+
+def _step_info(model: nn.Module, x: Tensor, y: Tensor, target: Tensor | None,
+               loss: str) -> tuple[Tensor, Tensor, Tensor]:
+    """One forward-backward: (objective (m,), input gradient (m,C,H,W), success (m,))."""
+    x = x.detach().requires_grad_(True)
+    with torch.enable_grad():
+        logits = model(x)
+        value = objective(logits, y, target, loss)
+        (grad,) = torch.autograd.grad(value.sum(), x)
+    return value.detach(), grad.detach(), is_adversarial(logits.detach(), y, target)
+
+
+def _sub(t: Tensor | None, idx: Tensor) -> Tensor | None:
+    return None if t is None else t[idx]
+
+
+def _take(bounds: tuple[Tensor, Tensor], idx: Tensor) -> tuple[Tensor, Tensor]:
+    """Restrict per-sample bounds (N,C,H,W) to ``idx``; scalar bounds pass through."""
+    return tuple(b[idx] if b.dim() else b for b in bounds)  # type: ignore[return-value]
