@@ -109,16 +109,17 @@ def read_card(path: str | os.PathLike[str]) -> dict[str, Any]:
     return card
 
 
-def load_artifact(
+def load_artifact_raw(
     path: str | os.PathLike[str], split: str = "train"
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """Load one split of an artifact, verifying the hash and the card.
+    """Load one split of an artifact as stored, verifying the hash and the card.
 
     Returns:
-        ``(x, y)``: x float32 in [0, 1] (uint8 data is divided by 255; float data is
-        returned as stored), shape (N, C, H, W); y int64, shape (N,).
+        ``(x, y)``: x as stored (uint8 or float32), shape (N, C, H, W); y int64, shape (N,).
     """
     p = Path(path)
+    if split not in ("train", "test"):
+        raise AdvlabError(f"split: got {split!r}; expected 'train' or 'test'")
     if not is_artifact(p):
         raise AdvlabError(f"dataset: {str(p)!r} is not a dataset artifact (needs {DATA_FILE} and {CARD_FILE})")
     card = read_card(p)
@@ -134,18 +135,31 @@ def load_artifact(
     except (SafetensorError, OSError) as e:
         raise AdvlabError(f"{data_file}: cannot be read as safetensors ({e})") from None
     suffix = "" if split == "train" else "_test"
-    if split not in ("train", "test"):
-        raise AdvlabError(f"split: got {split!r}; expected 'train' or 'test'")
-    if "x" + suffix not in tensors:
-        raise AdvlabError(f"{p}: the artifact has no {split!r} split")
+    if "x" + suffix not in tensors or "y" + suffix not in tensors:
+        raise AdvlabError(f"split: got {split!r} but the artifact {p} has no {split!r} split")
     x, y = tensors["x" + suffix], tensors["y" + suffix]
     n_key = "n_train" if split == "train" else "n_test"
-    if list(x.shape[1:]) != list(card["shape"]) or x.shape[0] != card[n_key] or y.shape != (x.shape[0],):
+    if list(x.shape[1:]) != list(card.get("shape", [])) or x.shape[0] != card.get(n_key) or y.shape != (x.shape[0],):
         raise AdvlabError(
-            f"{p / CARD_FILE}: card says {card[n_key]} x {card['shape']} but {DATA_FILE} holds "
+            f"{p / CARD_FILE}: card says {card.get(n_key)} x {card.get('shape')} but {DATA_FILE} holds "
             f"x {tuple(x.shape)}, y {tuple(y.shape)}"
         )
     if y.dtype != torch.int64:
         raise AdvlabError(f"{data_file}: labels must be int64; got {y.dtype}")
+    if x.dtype not in (torch.uint8, torch.float32):
+        raise AdvlabError(f"{data_file}: images must be uint8 or float32; got {x.dtype}")
+    return x, y
+
+
+def load_artifact(
+    path: str | os.PathLike[str], split: str = "train"
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Load one split of an artifact, verifying the hash and the card.
+
+    Returns:
+        ``(x, y)``: x float32 in [0, 1] (uint8 data is divided by 255; float data is
+        returned as stored), shape (N, C, H, W); y int64, shape (N,).
+    """
+    x, y = load_artifact_raw(path, split)
     x = x.float() / 255.0 if x.dtype == torch.uint8 else x.float()
     return x, y

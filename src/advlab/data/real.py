@@ -1,0 +1,151 @@
+"""Real datasets read by torchvision from the user's data root: MNIST and CIFAR-10.
+
+Data-root conventions are torchvision's: ``<root>/MNIST/raw/*-ubyte`` and
+``<root>/cifar-10-batches-py/``. When the files are missing, a download is attempted
+(unless ``ADVLAB_NO_DOWNLOAD=1``) and any failure becomes one :class:`AdvlabError`;
+folders the failed attempt created are removed again.
+
+CIFAR-10's official batches are Python pickles that torchvision unpickles. advlab keeps
+torchvision's md5 check of every batch, so only the official files are ever unpickled.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import os
+import shutil
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from advlab.data.source import Source
+from advlab.errors import AdvlabError
+
+CIFAR10_CLASSES = [
+    "airplane", "automobile", "bird", "cat", "deer",
+    "dog", "frog", "horse", "ship", "truck",
+]
+CIFAR10_FILES = [f"data_batch_{i}" for i in range(1, 6)] + ["test_batch", "batches.meta"]
+MNIST_FILES = [f"{p}-{k}-idx{d}-ubyte" for p in ("train", "t10k") for k, d in (("images", 3), ("labels", 1))]
+
+
+def require_root(data_root: str | os.PathLike[str] | None, dataset: str, layout: str) -> Path:
+    """The data root (argument, else ``$ADVLAB_DATA``); an AdvlabError when there is none."""
+    root = data_root or os.environ.get("ADVLAB_DATA")
+    if not root:
+        raise AdvlabError(
+            f"--data-root: {dataset} needs a data root holding {layout}; "
+            f"pass --data-root DIR (data_root=...) or set ADVLAB_DATA"
+        )
+    path = Path(root)
+    if not path.is_dir():
+        raise AdvlabError(f"--data-root: got {str(root)!r}, which is not a folder")
+    return path
+
+
+def downloads_allowed() -> bool:
+    return os.environ.get("ADVLAB_NO_DOWNLOAD", "") in ("", "0")
+
+
+@contextlib.contextmanager
+def _cleanup_on_failure(root: Path) -> Iterator[None]:
+    """Remove the top-level entries of ``root`` created inside the block if it fails."""
+    before = set(os.listdir(root))
+    try:
+        yield
+    except BaseException:
+        for name in set(os.listdir(root)) - before:
+            p = root / name
+            if p.is_dir() and not p.is_symlink():
+                shutil.rmtree(p, ignore_errors=True)
+            else:
+                p.unlink(missing_ok=True)
+        raise
+
+
+def fetch_or_explain(
+    make: Callable[[bool], Any], root: Path, present: bool, missing_msg: str
+) -> Any:
+    """Build a torchvision dataset, downloading only when files are missing.
+
+    Args:
+        make: ``make(download)`` builds the torchvision dataset.
+        root: the data root (entries created by a failed download are removed).
+        present: whether the needed files are all there.
+        missing_msg: the error's text when files are missing and cannot be downloaded.
+    """
+    if present:
+        return make(False)
+    if not downloads_allowed():
+        raise AdvlabError(missing_msg + " (downloads are off: ADVLAB_NO_DOWNLOAD is set)")
+    try:
+        with _cleanup_on_failure(root):
+            return make(True)
+    except Exception as e:  # network, disk, archive errors: all become one line
+        reason = f"{type(e).__name__}: {e}".splitlines()[0][:200]
+        raise AdvlabError(f"{missing_msg}; the download failed ({reason})") from None
+
+
+@functools.lru_cache(maxsize=4)
+def _mnist(root: str, split: str) -> tuple[torch.Tensor, torch.Tensor]:
+    from torchvision.datasets import MNIST
+
+    raw = Path(root) / "MNIST" / "raw"
+    present = all((raw / f).is_file() for f in MNIST_FILES)
+    msg = (
+        f"--data-root: no MNIST found under {root} (expected {raw}/train-images-idx3-ubyte etc.); "
+        f"download it with torchvision.datasets.MNIST({root!r}, download=True) on a machine "
+        f"with internet and copy the MNIST folder there"
+    )
+    try:
+        ds = fetch_or_explain(lambda d: MNIST(root, train=split == "train", download=d), Path(root), present, msg)
+    except (RuntimeError, ValueError, AssertionError, TypeError) as e:
+        raise AdvlabError(f"--data-root: the MNIST files under {raw} are unreadable or truncated ({e})") from None
+    x, y = ds.data, ds.targets
+    if x.ndim != 3 or x.dtype != torch.uint8 or y.shape != (x.shape[0],):
+        raise AdvlabError(f"{raw}: MNIST {split} images {tuple(x.shape)} do not match labels {tuple(y.shape)}")
+    return x[:, None].contiguous(), y.to(torch.int64)
+
+
+def mnist_source(split: str, data_root: str | os.PathLike[str] | None) -> Source:
+    """MNIST through torchvision: 60,000 / 10,000 images of 1 x 28 x 28, uint8."""
+    root = require_root(data_root, "mnist", "MNIST/raw/train-images-idx3-ubyte etc.")
+    x, y = _mnist(str(root.resolve()), split)
+    return Source.in_memory("mnist", x, y, [str(i) for i in range(10)])
+
+
+@functools.lru_cache(maxsize=4)
+def _cifar10(root: str, split: str) -> tuple[torch.Tensor, torch.Tensor]:
+    from torchvision.datasets import CIFAR10
+
+    folder = Path(root) / "cifar-10-batches-py"
+    present = all((folder / f).is_file() for f in CIFAR10_FILES)
+    msg = (
+        f"--data-root: no CIFAR-10 found under {root} (expected {folder}/data_batch_1..5, "
+        f"test_batch, batches.meta); download it with torchvision.datasets.CIFAR10({root!r}, "
+        f"download=True) on a machine with internet and copy cifar-10-batches-py there"
+    )
+    try:
+        ds = fetch_or_explain(lambda d: CIFAR10(root, train=split == "train", download=d), Path(root), present, msg)
+    except RuntimeError as e:
+        raise AdvlabError(
+            f"--data-root: the CIFAR-10 files in {folder} fail torchvision's md5 check "
+            f"(corrupted, or not the official batches; they are pickles and are only read "
+            f"when official): {e}"
+        ) from None
+    x = torch.from_numpy(np.ascontiguousarray(ds.data.transpose(0, 3, 1, 2)))
+    y = torch.as_tensor(ds.targets, dtype=torch.int64)
+    if x.shape[1:] != (3, 32, 32) or x.dtype != torch.uint8 or y.shape != (x.shape[0],):
+        raise AdvlabError(f"{folder}: CIFAR-10 {split} data {tuple(x.shape)} / labels {tuple(y.shape)} malformed")
+    return x, y
+
+
+def cifar10_source(split: str, data_root: str | os.PathLike[str] | None) -> Source:
+    """CIFAR-10 through torchvision: 50,000 / 10,000 images of 3 x 32 x 32, uint8."""
+    root = require_root(data_root, "cifar10", "cifar-10-batches-py/")
+    x, y = _cifar10(str(root.resolve()), split)
+    return Source.in_memory("cifar10", x, y, list(CIFAR10_CLASSES))
