@@ -1,6 +1,23 @@
-"""Attacks: threat model, PGD, CW-L2, minimum-norm (FMN)."""
+"""Attacks: threat model, PGD, Carlini-Wagner L2 and Fast Minimum-Norm (FMN) L2.
 
-from advlab.attacks.pgd import pgd_perturb
+Fixed-eps attacks are called ``attack(model, x, y, *, eps=1.0 or [..], target=None)``;
+minimum-norm attacks ``attack(model, x, y, *, target=None, init=None)``. Both return a
+verified :class:`AttackResult`. ``pgd_perturb`` is the raw, unverified PGD loop for
+training and dataset construction.
+"""
+
+from advlab.attacks.base import (
+           Attack,
+           AttackResult,
+           AttackVerificationError,
+           FixedEpsAttack,
+           MinNormAttack,
+)
+from advlab.attacks.cw import CWL2
+from advlab.attacks.fmn import FMN
+from advlab.attacks.pgd import PGD, pgd_perturb
+from advlab.attacks.sanity import SanityWarning
 from advlab.attacks.threat import ThreatModel
 
-__all__ = ["pgd_perturb", "ThreatModel"]
+__all__ = ["Attack", "AttackResult", "AttackVerificationError", "FixedEpsAttack",
+           "MinNormAttack", "CWL2", "FMN", "PGD", "pgd_perturb", "SanityWarning", "ThreatModel"]
