@@ -9,6 +9,7 @@ other than tensors and containers; they hold one split (``train``).
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 
 import torch
@@ -25,14 +26,25 @@ def is_released(path: Path) -> bool:
     return (path / RELEASED_IMS).is_file() and (path / RELEASED_LAB).is_file()
 
 
+def _reason(e: Exception) -> str:
+    """The informative line of a torch.load error (e.g. 'Unsupported global: ...')."""
+    lines = [ln.strip() for ln in str(e).splitlines() if ln.strip()]
+    for ln in lines:
+        if ln.startswith(("Unsupported", "Trying to", "Can only", "Weights only load failed")) and "PyTorch 2.6" not in ln:
+            return ln[:160]
+    return (lines[0][:160] if lines else "") or type(e).__name__
+
+
 def _torch_tensor_file(path: Path) -> torch.Tensor:
     """A tensor, or a list/tuple of tensors concatenated on dim 0, from a torch.save file."""
     try:
-        obj = torch.load(path, weights_only=True, map_location="cpu")
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # torch warns about pickle protocols before refusing
+            obj = torch.load(path, weights_only=True, map_location="cpu")
     except Exception as e:  # UnpicklingError, zip errors, EOF: all mean "refused"
-        first = str(e).strip().splitlines()[0][:160] if str(e).strip() else type(e).__name__
         raise AdvlabError(
-            f"{path}: refused: not a plain torch tensor file (weights_only load failed: {first})"
+            f"{path}: refused: not a plain torch tensor file ({_reason(e)}); "
+            f"it is never unpickled beyond tensors"
         ) from None
     if isinstance(obj, list | tuple) and obj and all(isinstance(t, torch.Tensor) for t in obj):
         try:
