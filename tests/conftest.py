@@ -9,3 +9,32 @@ import torch
 @pytest.fixture(autouse=True)
 def _seed() -> None:
     torch.manual_seed(0)
+
+
+# ---------------------------------------------------------------- models area (shared)
+
+
+@pytest.fixture(scope="session")
+def mnist5k_cnn_dir(tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-untyped-def]
+    """Run folder of a standard small CNN trained on mnist5k (seed 0, 3 epochs, ~96.5%).
+
+    Trained once per test session by advlab's own trainer; holds best/, last/, results.json.
+    """
+    from advlab.train import TrainConfig, train
+
+    out = tmp_path_factory.mktemp("mnist5k_cnn")
+    cfg = TrainConfig(dataset="mnist5k", model="cnn", epochs=3, batch_size=64, lr=1e-3, seed=0,
+                      checkpoint_every_seconds=1e9)
+    train(cfg, out)
+    return out
+
+
+@pytest.fixture(scope="session")
+def mnist5k_cnn(mnist5k_cnn_dir):  # type: ignore[no-untyped-def]
+    """The standard small CNN of ``mnist5k_cnn_dir`` (eval mode, CPU; test acc >= 0.95).
+
+    Session-scoped and shared: do not train it or change its weights in a test.
+    """
+    import advlab
+
+    return advlab.load_model(mnist5k_cnn_dir / "last")
