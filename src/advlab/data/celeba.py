@@ -71,6 +71,8 @@ def _celeba(root: str, split: str) -> tuple[list[str], torch.Tensor, list[str]]:
             lambda d: CelebA(root, split="train" if split == "train" else "test", download=d),
             Path(root), present, msg,
         )
+    except AdvlabError:
+        raise
     except (RuntimeError, ValueError, IndexError) as e:
         raise AdvlabError(
             f"--data-root: the CelebA files in {folder} are corrupted or not the official "

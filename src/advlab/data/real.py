@@ -103,6 +103,8 @@ def _mnist(root: str, split: str) -> tuple[torch.Tensor, torch.Tensor]:
     )
     try:
         ds = fetch_or_explain(lambda d: MNIST(root, train=split == "train", download=d), Path(root), present, msg)
+    except AdvlabError:
+        raise
     except (RuntimeError, ValueError, AssertionError, TypeError) as e:
         raise AdvlabError(f"--data-root: the MNIST files under {raw} are unreadable or truncated ({e})") from None
     x, y = ds.data, ds.targets
