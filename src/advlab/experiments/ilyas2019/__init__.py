@@ -1,0 +1,18 @@
+"""Recipe ``ilyas2019``: "Adversarial Examples Are Not Bugs, They Are Features".
+
+>>> from advlab.experiments import ilyas2019
+>>> results = ilyas2019.run("runs/ilyas", dataset="mnist5k", scale="quick")
+>>> results["table7"]["rows"]["d_r"]["robust"]["1.0"]
+
+Also ``advlab reproduce ilyas2019 --dataset mnist5k --scale quick --out runs/ilyas``.
+"""
+
+from advlab.experiments.ilyas2019.config import IlyasConfig, TrainSettings, resolve_config
+from advlab.experiments.ilyas2019.pipeline import run
+from advlab.experiments.ilyas2019.report import add_report_sections
+
+#: measured wall time (s) of the quick preset on the 2-core development machine
+#: (shared with other jobs while measured; see docs/ilyas2019.md)
+QUICK_BUDGET_S: float = 540.0
+
+__all__ = ["QUICK_BUDGET_S", "IlyasConfig", "TrainSettings", "add_report_sections", "resolve_config", "run"]

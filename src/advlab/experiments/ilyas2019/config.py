@@ -1,0 +1,231 @@
+"""Configuration of the features-paper recipe: typed dataclasses and presets per scale.
+
+The paper's settings (CIFAR-10, ResNet-50) are the ``full`` preset; ``quick`` (mnist5k on
+two CPU cores, minutes) and ``medium`` (Fashion-MNIST on a CPU, hours) scale them down.
+Every number that differs from the paper is justified in ``docs/ilyas2019.md``.
+
+* Table 3 (training on constructed sets): SGD, momentum 0.9, weight decay 5e-4, a
+  learning-rate drop by 10x; batch 128.
+* Table 4 (adversarial training): L2 PGD-7, step eps/5; eps 0.5 on CIFAR-10.
+* Table 5 (representation inversion, D_R / D_NR): step 0.1, 1000 steps (10x from noise).
+* Table 6 (targeted PGD, D_rand / D_det): eps 0.5, step 0.1, 100 steps on CIFAR-10.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field, fields, replace
+from typing import Any
+
+from advlab.errors import AdvlabError, bad_argument
+
+SCALES: tuple[str, ...] = ("tiny", "quick", "medium", "full")
+#: the constructed training sets this recipe builds (names used in stage folders)
+CONSTRUCTED: tuple[str, ...] = (
+    "d_r", "d_nr", "d_r_noise", "d_nr_noise", "d_rand", "d_det", "d_rand_robust", "d_det_robust",
+)
+
+
+@dataclass(frozen=True)
+class TrainSettings:
+    """Hyper-parameters of one training run (mapped onto ``advlab.train.TrainConfig``)."""
+
+    epochs: int
+    batch_size: int = 128
+    lr: float = 0.05
+    optimizer: str = "sgd"
+    momentum: float = 0.9
+    weight_decay: float = 5e-4
+    lr_drop_epochs: tuple[int, ...] = ()
+    augment: str = "none"
+
+
+@dataclass(frozen=True)
+class IlyasConfig:
+    """Every setting of one run of the recipe (resolved; saved in ``config.json``).
+
+    Sizes ``n_*`` count images of the *train* split of ``dataset`` (``None``: all of it),
+    except ``n_eval`` / ``n_construct_test`` which count images of its *test* split.
+    """
+
+    dataset: str
+    scale: str
+    arch: str = "cnn"
+    model_kwargs: dict[str, Any] = field(default_factory=dict)
+    n_train: int | None = None
+    # source models: standard (D_NR, D_rand, D_det) and adversarially trained (D_R)
+    source_train: TrainSettings = TrainSettings(epochs=8)
+    robust_train: TrainSettings = TrainSettings(epochs=6)
+    robust_eps: float = 2.0
+    robust_steps: int = 7
+    # D_R / D_NR: representation inversion (Table 5)
+    n_construct: int = 1000
+    robustify_steps: int = 100
+    robustify_step_size: float = 0.1
+    noise_steps: int = 200
+    n_construct_test: int = 200
+    # D_rand / D_det: targeted L2 PGD (Table 6)
+    n_relabel: int = 2000
+    relabel_eps: float = 2.0
+    relabel_steps: int = 20
+    relabel_step_size: float = 0.25
+    # standard training on every constructed set (Table 3, scaled)
+    constructed_train: TrainSettings = TrainSettings(epochs=15)
+    # evaluation (Table 7: eps list; Figure 8: steps list)
+    eval_eps: tuple[float, ...] = (1.0, 2.0)
+    eval_steps: int = 20
+    n_eval: int = 500
+    fig8_eps: float = 1.0
+    fig8_steps: tuple[int, ...] = (1, 2, 5, 10, 20, 50)
+    n_fig8: int = 200
+    # Figure 3: architectures trained on D and on D_det; transfer from the standard source
+    transfer_archs: tuple[str, ...] = ("cnn", "mlp", "allconv", "resnet18")
+    transfer_train: TrainSettings = TrainSettings(epochs=4)
+    transfer_n_train: int | None = None
+    transfer_eps: float = 2.0
+    transfer_steps: int = 20
+    shard_size: int = 250
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+def _tiny(dataset: str) -> IlyasConfig:
+    """CI scale: a few hundred images, one or two epochs, a handful of steps (< ~90 s)."""
+    small = TrainSettings(epochs=1, batch_size=64)
+    return IlyasConfig(
+        dataset=dataset, scale="tiny", n_train=400,
+        source_train=small, robust_train=small, robust_steps=2,
+        n_construct=64, robustify_steps=5, noise_steps=5, n_construct_test=32,
+        n_relabel=64, relabel_steps=3, constructed_train=small,
+        eval_steps=3, n_eval=64, fig8_steps=(1, 3), n_fig8=32,
+        transfer_archs=("cnn", "mlp", "allconv"), transfer_train=small,
+        transfer_n_train=200, transfer_steps=3, shard_size=32,
+    )
+
+
+def _quick(dataset: str) -> IlyasConfig:
+    """mnist5k on two CPU cores; eps from DESIGN.md measurements (see docs/ilyas2019.md)."""
+    return IlyasConfig(dataset=dataset, scale="quick")
+
+
+def _medium(dataset: str) -> IlyasConfig:
+    """Fashion-MNIST on a CPU (hours): the full training set, more steps and epochs."""
+    return IlyasConfig(
+        dataset=dataset, scale="medium",
+        source_train=TrainSettings(epochs=15, lr_drop_epochs=(10,)),
+        robust_train=TrainSettings(epochs=12, lr_drop_epochs=(9,)),
+        robust_eps=1.0,
+        n_construct=10000, robustify_steps=500, robustify_step_size=0.1, noise_steps=2000,
+        n_construct_test=1000,
+        n_relabel=20000, relabel_eps=1.5, relabel_steps=50, relabel_step_size=0.1,
+        constructed_train=TrainSettings(epochs=30, lr_drop_epochs=(20,)),
+        eval_eps=(0.5, 1.0), eval_steps=50, n_eval=2000, fig8_eps=0.5,
+        fig8_steps=(1, 2, 5, 10, 20, 50, 100, 200), n_fig8=500,
+        transfer_train=TrainSettings(epochs=10, lr_drop_epochs=(7,)), transfer_n_train=20000,
+        transfer_eps=1.0, transfer_steps=50, shard_size=1000,
+    )
+
+
+def _full(dataset: str) -> IlyasConfig:
+    """The paper's CIFAR-10 settings (Tables 3-6), ResNet-50, for a GPU."""
+    return IlyasConfig(
+        dataset=dataset, scale="full", arch="resnet50",
+        source_train=TrainSettings(epochs=150, lr=0.1, lr_drop_epochs=(50, 100), augment="crop_flip"),
+        robust_train=TrainSettings(epochs=150, lr=0.1, lr_drop_epochs=(50, 100), augment="crop_flip"),
+        robust_eps=0.5,
+        n_construct=50000, robustify_steps=1000, robustify_step_size=0.1, noise_steps=10000,
+        n_construct_test=10000,
+        n_relabel=50000, relabel_eps=0.5, relabel_steps=100, relabel_step_size=0.1,
+        constructed_train=TrainSettings(epochs=150, lr=0.1, lr_drop_epochs=(100,), augment="crop_flip"),
+        eval_eps=(0.25, 0.5), eval_steps=100, n_eval=10000, fig8_eps=0.25,
+        fig8_steps=(1, 3, 10, 30, 100, 300, 1000, 2500), n_fig8=1000,
+        transfer_archs=("resnet50", "resnet18", "vgg16", "densenet121", "inception_v3"),
+        transfer_train=TrainSettings(epochs=150, lr=0.1, lr_drop_epochs=(100,), augment="crop_flip"),
+        transfer_eps=0.5, transfer_steps=100, shard_size=1000,
+    )
+
+
+PRESETS = {"tiny": _tiny, "quick": _quick, "medium": _medium, "full": _full}
+#: the dataset each scale is meant for (another dataset is allowed, with the same settings)
+DEFAULT_DATASET = {"tiny": "mnist5k", "quick": "mnist5k", "medium": "fashion-mnist", "full": "cifar10"}
+
+
+def _coerce(name: str, current: Any, value: Any) -> Any:
+    """Convert an override (possibly a CLI string) to the type of the current value."""
+    if isinstance(current, TrainSettings):
+        if isinstance(value, TrainSettings):
+            return value
+        if not isinstance(value, dict):
+            raise bad_argument(name, value, "a mapping of training settings")
+        known = {f.name for f in fields(TrainSettings)}
+        unknown = set(value) - known
+        if unknown:
+            raise bad_argument(name, sorted(unknown)[0], f"one of {sorted(known)}")
+        return replace(current, **{k: _coerce(f"{name}.{k}", getattr(current, k), v) for k, v in value.items()})
+    if not isinstance(value, str):
+        return tuple(value) if isinstance(current, tuple) else value
+    try:
+        if isinstance(current, bool):
+            return value.lower() in ("1", "true", "yes")
+        if isinstance(current, int) or (current is None and value.isdigit()):
+            return None if value.lower() == "none" else int(value)
+        if isinstance(current, float):
+            return float(value)
+        if isinstance(current, tuple):
+            items = [v for v in value.split(",") if v]
+            if current and isinstance(current[0], float | int) and not isinstance(current[0], str):
+                conv = type(current[0])
+                return tuple(conv(v) for v in items)
+            return tuple(items)
+        if current is None and value.lower() == "none":
+            return None
+    except ValueError:
+        raise bad_argument(name, value, f"a value of type {type(current).__name__}") from None
+    return value
+
+
+def resolve_config(dataset: str, scale: str = "quick", **overrides: Any) -> IlyasConfig:
+    """Build the config of ``scale`` for ``dataset`` and apply ``overrides``.
+
+    Overrides name fields of :class:`IlyasConfig`; a training setting is overridden with
+    a dotted name (``"constructed_train.epochs": 30``) or a dict.
+
+    Raises:
+        AdvlabError: unknown scale or field, or a value of the wrong type.
+    """
+    if scale not in PRESETS:
+        raise bad_argument("--scale", scale, f"one of {', '.join(SCALES)}")
+    cfg = PRESETS[scale](dataset)
+    known = {f.name: f for f in fields(IlyasConfig)}
+    nested: dict[str, dict[str, Any]] = {}
+    flat: dict[str, Any] = {}
+    for key, value in overrides.items():
+        head, _, tail = key.partition(".")
+        if head not in known or head in ("dataset", "scale"):
+            raise bad_argument("--set", key, f"a field of the recipe config, one of {sorted(set(known) - {'dataset', 'scale'})}")
+        if tail:
+            nested.setdefault(head, {})[tail] = value
+        else:
+            flat[head] = value
+    for head, sub in nested.items():
+        flat[head] = _coerce(head, getattr(cfg, head), {**sub, **(flat.get(head) or {})})
+    resolved = {k: _coerce(k, getattr(cfg, k), v) for k, v in flat.items()}
+    cfg = replace(cfg, **resolved)
+    _validate(cfg)
+    return cfg
+
+
+def _validate(cfg: IlyasConfig) -> None:
+    for name in ("n_construct", "n_relabel", "n_eval", "n_fig8", "n_construct_test", "shard_size"):
+        if getattr(cfg, name) < 1:
+            raise bad_argument(name, getattr(cfg, name), "an integer >= 1")
+    for name in ("robust_eps", "relabel_eps", "transfer_eps", "fig8_eps"):
+        if getattr(cfg, name) < 0:
+            raise bad_argument(name, getattr(cfg, name), "a number >= 0")
+    if not cfg.eval_eps or any(e < 0 for e in cfg.eval_eps):
+        raise bad_argument("eval_eps", cfg.eval_eps, "a non-empty list of numbers >= 0")
+    if len(cfg.transfer_archs) < 1 or len(set(cfg.transfer_archs)) != len(cfg.transfer_archs):
+        raise AdvlabError(
+            f"transfer_archs: got {list(cfg.transfer_archs)!r}; expected distinct architecture names"
+        )
