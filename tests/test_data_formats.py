@@ -251,6 +251,13 @@ def test_released_cifar_set_list_of_tensors(tmp_path: Path) -> None:
     assert load_dataset(f"{tmp_path}:0-9")[1].tolist() == [0, 1]
     with pytest.raises(AdvlabError, match="split: got 'test'.*train split only"):
         load_dataset(str(tmp_path), "test")
+    from advlab.cli import main
+
+    with pytest.raises(SystemExit) as e:
+        main(["datasets", "export", str(tmp_path), "--out", str(tmp_path / "art")])
+    assert e.value.code == 0
+    xa, ya = load_dataset(str(tmp_path / "art"))
+    assert torch.equal(xa, x) and torch.equal(ya, y) and xa.dtype == torch.float32
 
 
 class _Bomb:
