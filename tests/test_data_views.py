@@ -106,6 +106,14 @@ def test_folder_names_parse_before_the_syntax(tmp_path: Path) -> None:
     assert spec.is_folder and spec.window == slice(None, 3, None)
 
 
+def test_registered_name_wins_over_a_local_folder(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "digits").mkdir()
+    assert load_dataset("digits[:3]")[0].shape == (3, 1, 8, 8)
+    with pytest.raises(AdvlabError, match="neither an advlab dataset artifact"):
+        load_dataset("./digits")
+
+
 @pytest.mark.parametrize("name", ["mnist5k:0-6", "digits[:100]"])
 def test_export_then_load_gives_identical_tensors(tmp_path: Path, name: str) -> None:
     from advlab.cli import main

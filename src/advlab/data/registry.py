@@ -107,7 +107,7 @@ def open_source(
 ) -> Source:
     """Resolve a dataset name to a :class:`Source` (labels in memory, images on demand)."""
     check_split(split)
-    spec = parse_name(name)
+    spec = parse_name(name, REGISTRY)
     source = _base_source(spec, split, data_root)
     if spec.arg is not None and not (spec.base == "celeba" and not spec.is_folder):
         a, b = parse_pair(spec.arg, spec.name)
@@ -154,7 +154,7 @@ def describe(name: str, data_root: str | os.PathLike[str] | None = None) -> dict
     Labels of both splits are read; a single image is decoded for the shape.
     """
     out: dict[str, Any] = {"name": name}
-    spec = parse_name(name)
+    spec = parse_name(name, REGISTRY)
     info = None if spec.is_folder else REGISTRY.get(spec.base)
     if info is not None:
         out.update(description=info.description, source=info.source)

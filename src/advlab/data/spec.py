@@ -13,6 +13,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Collection
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -68,17 +69,25 @@ def parse_pair(arg: str, name: str) -> tuple[int, int]:
     return int(m.group(1)), int(m.group(2))
 
 
-def parse_name(name: str) -> DatasetSpec:
-    """Split a dataset name into base, argument and slice (no file is read but stat)."""
+def parse_name(name: str, registered: Collection[str] = ()) -> DatasetSpec:
+    """Split a dataset name into base, argument and slice (no file is read but stat).
+
+    A registered name wins over a folder of the same name in the working directory
+    (write ``./mnist5k`` for the folder).
+    """
+
+    def is_dir(text: str) -> bool:
+        return text not in registered and Path(text).is_dir()
+
     if not isinstance(name, str) or not name.strip():
         raise AdvlabError(f"dataset: got {name!r}; expected {SYNTAX}")
-    if Path(name).is_dir():
+    if is_dir(name):
         return DatasetSpec(name, name, True, None, None)
     head, window = name, None
     m = _SLICE_RE.match(name)
     if m is not None:
         head, window = m.group("head"), parse_slice(m.group("body"), name)
-    if Path(head).is_dir():
+    if is_dir(head):
         return DatasetSpec(name, head, True, None, window)
     base, arg = head, None
     if ":" in head:
@@ -89,4 +98,4 @@ def parse_name(name: str) -> DatasetSpec:
         )
     if not base:
         raise AdvlabError(f"dataset: got {name!r}; expected {SYNTAX}")
-    return DatasetSpec(name, base, Path(base).is_dir(), arg, window)
+    return DatasetSpec(name, base, is_dir(base), arg, window)
