@@ -130,6 +130,28 @@ def image_init_indices(
     return k + (k >= index).to(torch.int64)
 
 
+def inversion_step(
+    model: nn.Module, xr: torch.Tensor, target: torch.Tensor, step_size: float
+) -> torch.Tensor:
+    """One normalised gradient step on ``||g(x_r) - g(x)||^2``, then clip to [0, 1].
+
+    Args:
+        xr: current iterate (N, C, H, W); target: g(x), shape (N, D).
+
+    Returns:
+        The next iterate (N, C, H, W), detached. Cost: one features forward and one
+        backward to the input; parameter gradients are not computed into ``.grad``.
+    """
+    xr = xr.detach().requires_grad_(True)
+    # Squared distance: its per-sample gradient points the same way as the distance's,
+    # and the step is normalised, so this is the paper's update without sqrt at 0.
+    loss = (model.features(xr) - target).pow(2).sum()
+    (grad,) = torch.autograd.grad(loss, xr)
+    norm = grad.flatten(1).norm(dim=1).clamp_min(1e-12).view((-1,) + (1,) * (xr.ndim - 1))
+    with torch.no_grad():
+        return xr.detach().sub_(grad.mul_(step_size / norm)).clamp_(0.0, 1.0)
+
+
 def _invert_batch(
     model: nn.Module, x: torch.Tensor, x0: torch.Tensor, steps: int, step_size: float
 ) -> tuple[torch.Tensor, RepDistance]:
@@ -137,16 +159,8 @@ def _invert_batch(
     with torch.no_grad():
         target = model.features(x)  # (N, D), computed once
     xr = x0.detach().clone()
-    view = (-1,) + (1,) * (x.ndim - 1)
     for _ in range(steps):
-        xr.requires_grad_(True)
-        # Squared distance: its per-sample gradient points the same way as the distance's,
-        # and the step is normalised, so this is the paper's update without sqrt at 0.
-        loss = (model.features(xr) - target).pow(2).sum()
-        (grad,) = torch.autograd.grad(loss, xr)
-        norm = grad.flatten(1).norm(dim=1).clamp_min(1e-12).view(view)
-        with torch.no_grad():
-            xr = xr.detach().sub_(grad.mul_(step_size / norm)).clamp_(0.0, 1.0)
+        xr = inversion_step(model, xr, target, step_size)
     with torch.no_grad():
         dist = (model.features(xr) - target).norm(dim=1)
         ref = target.norm(dim=1)

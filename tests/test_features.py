@@ -1,0 +1,180 @@
+"""Features-paper constructions: representation inversion (D_R / D_NR) and relabelling
+(D_rand / D_det) on tiny models, checked against closed forms and a simple reference."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from torch import nn
+
+from advlab.errors import AdvlabError
+from advlab.features import RelabelConfig, choose_targets, relabel, robustify
+from advlab.features.relabel import check_classes
+from advlab.features.robustify import check_features, image_init_indices, noise_init
+
+
+class TinyNet(nn.Module):
+    """Flatten -> linear(hidden) -> tanh = features (N, hidden) -> linear -> logits."""
+
+    def __init__(self, d: int = 16, hidden: int = 6, k: int = 3) -> None:
+        super().__init__()
+        self.body = nn.Sequential(nn.Flatten(), nn.Linear(d, hidden), nn.Tanh())
+        self.head = nn.Linear(hidden, k)
+
+    def features(self, x: torch.Tensor) -> torch.Tensor:
+        return self.body(x)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(self.features(x))
+
+
+class NoFeatures(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.lin = nn.Linear(16, 3)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.lin(x.flatten(1))
+
+
+def _images(n: int, seed: int = 0) -> torch.Tensor:
+    return torch.rand(n, 1, 4, 4, generator=torch.Generator().manual_seed(seed))
+
+
+def _reference_inversion(model: nn.Module, x: torch.Tensor, x0: torch.Tensor, steps: int,
+                         step: float) -> torch.Tensor:
+    """Per-sample loop on the (non-squared) distance, as written in the paper."""
+    out = []
+    for xi, x0i in zip(x, x0, strict=True):
+        target = model.features(xi[None]).detach()
+        z = x0i[None].clone()
+        for _ in range(steps):
+            z.requires_grad_(True)
+            d = (model.features(z) - target).norm()
+            (g,) = torch.autograd.grad(d, z)
+            z = (z.detach() - step * g / g.norm()).clamp(0, 1)
+        out.append(z)
+    return torch.cat(out)
+
+
+def test_robustify_matches_per_sample_reference_on_the_distance() -> None:
+    model = TinyNet()
+    x, x0 = _images(5, 1), _images(5, 2)
+    xr, _ = robustify(model, x, torch.zeros(5, dtype=torch.long), x0=x0, steps=7, step_size=0.05)
+    ref = _reference_inversion(model, x, x0, 7, 0.05)
+    torch.testing.assert_close(xr, ref, atol=1e-5, rtol=1e-5)
+
+
+def test_robustify_one_step_moves_exactly_step_size_when_no_clipping() -> None:
+    model = TinyNet()
+    x = _images(8, 3)
+    x0 = torch.full_like(x, 0.5)  # far from the box edges: no clipping in one small step
+    xr, _ = robustify(model, x, torch.zeros(8, dtype=torch.long), x0=x0, steps=1, step_size=0.03)
+    torch.testing.assert_close(
+        (xr - x0).flatten(1).norm(dim=1), torch.full((8,), 0.03), atol=1e-6, rtol=0
+    )
+
+
+def test_robustify_reduces_the_representation_distance_and_stays_in_the_box() -> None:
+    model = TinyNet()
+    x, x0 = _images(16, 4), _images(16, 5)
+    with torch.no_grad():
+        before = (model.features(x0) - model.features(x)).norm(dim=1)
+        ref_norm = model.features(x).norm(dim=1)
+    xr, dist = robustify(model, x, torch.zeros(16, dtype=torch.long), x0=x0, steps=100,
+                         step_size=0.02, batch_size=5)
+    assert xr.min() >= 0 and xr.max() <= 1
+    with torch.no_grad():
+        after = (model.features(xr) - model.features(x)).norm(dim=1)
+    torch.testing.assert_close(dist.absolute, after, atol=1e-6, rtol=1e-5)
+    torch.testing.assert_close(dist.relative, after / ref_norm, atol=1e-6, rtol=1e-5)
+    assert (after < 0.5 * before).float().mean() > 0.9
+
+
+def test_robustify_leaves_parameters_and_mode_untouched_and_handles_zero_gradient() -> None:
+    model = TinyNet().train()
+    x = _images(4)
+    xr, dist = robustify(model, x, torch.zeros(4, dtype=torch.long), x0=x.clone(), steps=3,
+                         step_size=0.1)
+    assert model.training
+    assert all(p.grad is None for p in model.parameters())
+    assert torch.isfinite(xr).all() and torch.allclose(dist.absolute, torch.zeros(4), atol=1e-6)
+
+
+def test_a_model_without_features_is_refused_naming_the_source() -> None:
+    with pytest.raises(AdvlabError, match=r"--source: model NoFeatures has no features"):
+        robustify(NoFeatures(), _images(2), torch.zeros(2, dtype=torch.long), x0=_images(2),
+                  steps=1, step_size=0.1)
+
+    class ConvFeatures(NoFeatures):  # torchvision-style: features is a conv trunk, 4-D
+        def features(self, x: torch.Tensor) -> torch.Tensor:
+            return x
+
+    with pytest.raises(AdvlabError, match=r"features\(x\) returned \(1, 1, 4, 4\)"):
+        check_features(ConvFeatures(), _images(1))
+
+
+def test_robustify_rejects_mismatched_starts_and_bad_hyperparameters() -> None:
+    y = torch.zeros(3, dtype=torch.long)
+    with pytest.raises(AdvlabError, match="x0: expected shape"):
+        robustify(TinyNet(), _images(3), y, x0=_images(2), steps=1, step_size=0.1)
+    with pytest.raises(AdvlabError, match="--step-size: got -1"):
+        robustify(TinyNet(), _images(3), y, x0=_images(3), steps=1, step_size=-1)
+
+
+def test_image_starts_are_other_images_uniformly_and_noise_starts_are_in_the_box() -> None:
+    gen = torch.Generator().manual_seed(0)
+    idx = torch.arange(5).repeat(2000)
+    k = image_init_indices(idx, 5, generator=gen)
+    assert (k != idx).all() and k.min() >= 0 and k.max() <= 4
+    counts = torch.bincount(k[idx == 2], minlength=5).float()  # uniform over {0,1,3,4}
+    assert counts[2] == 0 and (counts[[0, 1, 3, 4]] / 2000 - 0.25).abs().max() < 0.05
+    z = noise_init((100, 1, 4, 4), std=0.25, generator=gen)
+    assert z.min() >= 0 and z.max() <= 1 and abs(float(z.mean()) - 0.5) < 0.02
+    with pytest.raises(AdvlabError, match="--n: got 1"):
+        image_init_indices(torch.zeros(1, dtype=torch.long), 1, generator=gen)
+
+
+def test_targets_rand_are_uniform_over_other_classes_and_det_is_the_next_class() -> None:
+    gen = torch.Generator().manual_seed(0)
+    y = torch.arange(4).repeat(3000)
+    t = choose_targets(y, 4, "rand", generator=gen)
+    assert (t != y).all() and t.max() < 4
+    for c in range(4):
+        counts = torch.bincount(t[y == c], minlength=4).float() / 3000
+        others = [k for k in range(4) if k != c]
+        assert counts[c] == 0 and (counts[others] - 1 / 3).abs().max() < 0.04
+    assert torch.equal(choose_targets(y, 4, "det", generator=gen), (y + 1) % 4)
+
+
+def test_relabel_respects_eps_and_box_and_reached_is_recomputed() -> None:
+    model = TinyNet(k=4)
+    x, y = _images(20, 6), torch.arange(4).repeat(5)
+    cfg = RelabelConfig(eps=0.3, steps=10, step_size=0.1, batch_size=7)
+    r = relabel(model, x, y, mode="det", num_classes=4, config=cfg,
+                generator=torch.Generator().manual_seed(0))
+    assert torch.equal(r.target, (y + 1) % 4)
+    assert r.x_adv.min() >= 0 and r.x_adv.max() <= 1
+    norms = (r.x_adv - x).flatten(1).norm(dim=1)
+    assert norms.max() <= 0.3 + 1e-6
+    torch.testing.assert_close(r.delta_norm, norms)
+    with torch.no_grad():
+        assert torch.equal(r.reached, model(r.x_adv).argmax(1) == r.target)
+    assert all(p.grad is None for p in model.parameters())
+
+
+def test_relabel_reaches_every_target_of_a_linear_model_with_a_large_budget() -> None:
+    model = nn.Sequential(nn.Flatten(), nn.Linear(16, 3))
+    x, y = _images(12, 7) * 0.2 + 0.4, torch.arange(3).repeat(4)
+    cfg = RelabelConfig(eps=10.0, steps=200, step_size=0.2)
+    r = relabel(model, x, y, mode="rand", num_classes=3, config=cfg,
+                generator=torch.Generator().manual_seed(1))
+    assert (r.target != y).all()
+    assert r.reached.all()
+
+
+def test_relabelling_needs_two_classes() -> None:
+    with pytest.raises(AdvlabError, match="single class .*D_det .* at least 2 classes"):
+        check_classes(torch.full((10,), 3), 10, "det", "one-class")
+    with pytest.raises(AdvlabError, match="labels in \\[0, 5\\] but the source model has 3"):
+        check_classes(torch.arange(6), 3, "rand", "six")
