@@ -48,6 +48,7 @@ def test_tiny_noise_float32_still_matches_reference() -> None:
     ref = dense_joint(m, x)
     m32 = MFA(dtype="float32").set_params_from(m.weights_, m.means_, m.factors_, m.noise_)
     assert torch.allclose(m32.component_log_likelihoods(x.float()).double(), ref, rtol=1e-3)
+    assert torch.allclose(m.component_log_likelihoods(x), ref, rtol=1e-8)  # float64 fast path
 
 
 def test_em_never_lowers_training_loglik() -> None:

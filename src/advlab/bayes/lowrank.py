@@ -9,7 +9,8 @@ Notation: K components, d dimensions, l latent factors. For one component,
   and the quadratic form is evaluated as ``r^T Sigma^-1 r = ||(r - A m) / sqrt(D)||^2 +
   ||m||^2`` (complete the square over z): a sum of two non-negative terms, so it stays
   accurate even when D is 1e-6 (the symmetric synthetic models), where the textbook
-  difference of two large numbers loses every digit in float32.
+  difference of two large numbers loses every digit in float32. (In float64, scoring
+  uses the faster expanded form, see :func:`component_logpdf`.)
 
 Every function costs O(N d l) per component and is differentiable with respect to x.
 """
@@ -94,11 +95,31 @@ def quad_and_latent(r: Tensor, factors: Tensor, noise: Tensor, chol: Tensor
 def component_logpdf(x: Tensor, mix: LowRankMixture) -> Tensor:
     """log N(x; mu_k, A_k A_k^T + D_k) for every component, *without* log pi_k.
 
+    float64: all K components at once with three matrix products (BLAS3, O(N d K l)),
+    ``q = r^T D^-1 r - b^T M^-1 b`` with ``b = A^T D^-1 r``; the subtraction loses at most
+    ~9 of float64's 16 digits when D = 1e-6. Other dtypes: the completed-square form per
+    component (no cancellation, memory-bound).
+
     Args:
         x: (N, d).
     Returns:
         (N, K).
     """
+    if x.dtype != torch.float64:
+        return _component_logpdf_stable(x, mix)
+    k, d, l_dim = mix.factors.shape
+    inv = 1.0 / mix.noise                                                   # (K,d)
+    w = (mix.factors * inv[:, :, None]).permute(1, 0, 2).reshape(d, k * l_dim)  # D^-1 A
+    rdr = x.square() @ inv.T - 2.0 * x @ (mix.means * inv).T \
+        + (mix.means.square() * inv).sum(1)                                 # (N,K)
+    b = (x @ w - (mix.means[:, None, :] @ w.reshape(d, k, l_dim).transpose(0, 1))
+         .reshape(1, k * l_dim)).reshape(-1, k, l_dim)                      # (N,K,l)
+    m = torch.cholesky_solve(b.permute(1, 2, 0), mix.chol)                  # (K,l,N)
+    q = rdr - (b.permute(1, 2, 0) * m).sum(1).T                             # (N,K)
+    return -0.5 * (q + mix.logdet + d * LOG_2PI)
+
+
+def _component_logpdf_stable(x: Tensor, mix: LowRankMixture) -> Tensor:
     out = []
     for k in range(mix.n_components):
         q, _ = quad_and_latent(x - mix.means[k], mix.factors[k], mix.noise[k], mix.chol[k])
