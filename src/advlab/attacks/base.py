@@ -165,10 +165,10 @@ class FixedEpsAttack(Attack):
         if not eps_list:
             raise bad_argument("eps", eps, "a number >= 0 or a non-empty list of them")
         x, y = x.detach(), y.detach()
-        clean = is_adversarial(validate_inputs(model, x, y, target, self.box), y, target)
         bounds = resolve_box(self.box, x)
         results: dict[float, AttackResult] = {}
         with eval_mode(model):
+            clean = is_adversarial(validate_inputs(model, x, y, target, self.box), y, target)
             for e in eps_list:
                 x_adv = self._run(model, x, y, e, target, clean)
                 success, n = verify(model, x, y, x_adv, target, self.norm, e, bounds)
@@ -194,7 +194,8 @@ class MinNormAttack(Attack):
         """Find small adversarial perturbations of ``x`` (N,C,H,W); ``init`` (N,C,H,W) optional
         adversarial starting points (used where they are adversarial)."""
         x, y = x.detach(), y.detach()
-        clean = is_adversarial(validate_inputs(model, x, y, target, self.box), y, target)
+        with eval_mode(model):
+            clean = is_adversarial(validate_inputs(model, x, y, target, self.box), y, target)
         if init is not None and init.shape != x.shape:
             raise bad_argument("init", tuple(init.shape), f"starting points of shape {tuple(x.shape)}")
         bounds = resolve_box(self.box, x)
