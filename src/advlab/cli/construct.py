@@ -5,7 +5,7 @@ Examples::
     advlab construct robust --source runs/robust-cnn --dataset mnist5k --out runs/d_r \\
         --steps 200 --step-size 0.1
     advlab construct det --source runs/cnn --dataset mnist5k --out runs/d_det --eps 2
-    torchrun --nproc_per_node=2 -m advlab.cli construct rand ...   # shards over ranks
+    torchrun --standalone --nproc_per_node=2 --no-python -- advlab construct rand ...
 """
 
 from __future__ import annotations

@@ -111,7 +111,7 @@ def load_source(source: str | os.PathLike[str] | nn.Module, device: str) -> Sour
 
     folder = checkpoint_folder(source)
     model, doc = load_checkpoint(folder, device=device)
-    keep = {k: doc[k] for k in ("model", "train", "training", "config") if k in doc}
+    keep: dict[str, Any] = {k: doc[k] for k in ("model", "train", "training", "config") if k in doc}
     return Source(model, sha256_file(folder / WEIGHTS), str(source), keep)
 
 

@@ -80,7 +80,7 @@ class RepDistance(NamedTuple):
 
 
 def check_features(model: nn.Module, x: torch.Tensor, name: str = "--source") -> int:
-    """Check that ``model.features(x)`` returns a (N, D) representation; return D.
+    """Check that ``_features(model, x)`` returns a (N, D) representation; return D.
 
     Raises:
         AdvlabError: naming ``name`` and the model class when ``features`` is missing or
@@ -130,6 +130,12 @@ def image_init_indices(
     return k + (k >= index).to(torch.int64)
 
 
+def _features(model: nn.Module, x: torch.Tensor) -> torch.Tensor:
+    """g(x): the source model's penultimate representation, (N, C, H, W) -> (N, D)."""
+    out: torch.Tensor = model.features(x)  # type: ignore[operator]
+    return out
+
+
 def inversion_step(
     model: nn.Module, xr: torch.Tensor, target: torch.Tensor, step_size: float
 ) -> torch.Tensor:
@@ -145,7 +151,7 @@ def inversion_step(
     xr = xr.detach().requires_grad_(True)
     # Squared distance: its per-sample gradient points the same way as the distance's,
     # and the step is normalised, so this is the paper's update without sqrt at 0.
-    loss = (model.features(xr) - target).pow(2).sum()
+    loss = (_features(model, xr) - target).pow(2).sum()
     (grad,) = torch.autograd.grad(loss, xr)
     norm = grad.flatten(1).norm(dim=1).clamp_min(1e-12).view((-1,) + (1,) * (xr.ndim - 1))
     with torch.no_grad():
@@ -157,12 +163,12 @@ def _invert_batch(
 ) -> tuple[torch.Tensor, RepDistance]:
     """Normalised-gradient descent on ``||g(x_r) - g(x)||^2`` for one batch (N, C, H, W)."""
     with torch.no_grad():
-        target = model.features(x)  # (N, D), computed once
+        target = _features(model, x)  # (N, D), computed once
     xr = x0.detach().clone()
     for _ in range(steps):
         xr = inversion_step(model, xr, target, step_size)
     with torch.no_grad():
-        dist = (model.features(xr) - target).norm(dim=1)
+        dist = (_features(model, xr) - target).norm(dim=1)
         ref = target.norm(dim=1)
         rel = torch.where(ref > 0, dist / ref.clamp_min(1e-30), torch.full_like(dist, float("inf")))
     return xr.detach(), RepDistance(dist, rel)
