@@ -107,6 +107,12 @@ def test_constructed_robust_dataset_is_a_loadable_artifact_with_provenance(tmp_p
     construct_dataset("robust", source_checkpoint=model, dataset="digits", out=out,
                       n=30, steps=5, step_size=0.2, shard_size=8, seed=1)
     assert (out / "data.safetensors").stat().st_mtime_ns == mtime
+    with pytest.raises(AdvlabError, match="holds another construction"):
+        construct_dataset("robust", source_checkpoint=model, dataset="digits", out=out,
+                          n=30, steps=6, step_size=0.2, shard_size=8, seed=1)
+    construct_dataset("robust", source_checkpoint=model, dataset="digits", out=out,
+                      n=30, steps=6, step_size=0.2, shard_size=8, seed=1, force=True)
+    assert json.loads((out / "card.json").read_text())["provenance"]["parameters"]["steps"] == 6
 
 
 def test_det_dataset_relabels_to_next_class_and_reports_reached_rate(tmp_path: Path) -> None:
@@ -140,8 +146,11 @@ def test_an_artifact_whose_card_disagrees_with_its_tensors_is_refused(tmp_path: 
 def test_det_on_a_one_class_dataset_and_a_featureless_source_are_refused(tmp_path: Path) -> None:
     x, _ = advlab.load_dataset("digits")
     one = save_artifact(tmp_path / "one", x[:20], torch.full((20,), 4), name="fours")
+    save_artifact(tmp_path / "m", torch.rand(4, 1, 28, 28), torch.arange(4), name="mnist-shaped")
     with pytest.raises(AdvlabError, match="single class \\[4\\].*D_det"):
         construct_dataset("det", source_checkpoint=Digits(), dataset=str(one), out=tmp_path / "o")
+    with pytest.raises(AdvlabError, match="--source: model Digits cannot classify images of shape \\(1, 28, 28\\)"):
+        construct_dataset("rand", source_checkpoint=Digits(), dataset=str(tmp_path / "m"), out=tmp_path / "s")
     featureless = nn.Sequential(nn.Flatten(), nn.Linear(64, 10))
     with pytest.raises(AdvlabError, match="--source: model Sequential has no features"):
         construct_dataset("robust", source_checkpoint=featureless, dataset="digits", out=tmp_path / "f")

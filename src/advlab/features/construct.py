@@ -129,13 +129,21 @@ def _plan_key(doc: dict[str, Any]) -> str:
     return hashlib.sha256(json.dumps(doc, sort_keys=True).encode()).hexdigest()[:16]
 
 
-def _num_classes(model: nn.Module, x: torch.Tensor, device: str) -> int:
-    with torch.no_grad():
-        was = model.training
-        model.eval()
-        k = int(model(x[:1].to(device)).shape[1])
+def _num_classes(model: nn.Module, x: torch.Tensor, device: str, dataset: str) -> int:
+    """C, the number of logits, from one forward; a clear error when shapes do not fit."""
+    was = model.training
+    model.eval()
+    try:
+        with torch.no_grad():
+            logits = model(x[:1].to(device))
+    except RuntimeError as e:
+        raise AdvlabError(
+            f"--source: model {type(model).__name__} cannot classify images of shape "
+            f"{tuple(x.shape[1:])} from --dataset {dataset!r} ({str(e).splitlines()[0]})"
+        ) from None
+    finally:
         model.train(was)
-    return k
+    return int(logits.shape[1])
 
 
 def _compute_fn(kind: str, cfg: RobustifyConfig | RelabelConfig, model: nn.Module,
@@ -281,14 +289,20 @@ def construct_dataset(
     subset = select_subset(x_all.shape[0], n, seed)
     if kind in ("robust", "nonrobust"):
         check_features(src.model, x_all[:1].to(device))
-    num_classes = _num_classes(src.model, x_all, device)
+    num_classes = _num_classes(src.model, x_all, device, dataset)
     if kind in ("rand", "det"):
         check_classes(y_all[subset], num_classes, kind, dataset)
     classes = [str(c) for c in range(num_classes)] if int(y_all.max()) < num_classes else None
     prov = _provenance(kind, cfg, src, dataset, split, data_root, n, seed, shard_size)
     plan = ShardPlan(n=int(subset.numel()), shard_size=shard_size, key=prov["key"], seed=seed)
-    if _card_key(out) == plan.key and not force:
+    existing = _card_key(out)
+    if existing == plan.key and not force:
         return out
+    if existing is not None and not force:
+        raise AdvlabError(
+            f"--out: {str(out)!r} holds another construction (key {existing}, now {plan.key}); "
+            "use --force to replace it or choose another --out"
+        )
     if force:
         for i in plan.mine(rank, world):
             shard_file(out / "shards", i).unlink(missing_ok=True)
