@@ -1,0 +1,108 @@
+"""The compared models (Appendix B.3-B.5, D.3), built with the library.
+
+* CNN: the all-conv CNN (``allconv``) trained with Adam by :func:`advlab.train.train`;
+  the width is the smallest of ``cnn_widths`` whose validation accuracy reaches
+  ``cnn_target_accuracy`` (the paper: "the minimal number of filters that achieves 100%").
+* linear SVM: :func:`advlab.models.fit_svm` (sklearn ``SVC(kernel="linear")``).
+* RBF SVM: the largest gamma of ``svm_gammas`` (in units of sklearn's ``"scale"``,
+  ``1 / (D Var x)``) whose validation accuracy reaches ``rbf_min_accuracy``.
+* TRADES CNN: the selected all-conv CNN trained with TRADES (Zhang et al. 2019), beta 10.
+
+Selection uses a validation set (fresh samples of the synthetic distribution, or a
+held-out part of the real training set), never the test set.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from torch import Tensor, nn
+
+from advlab.evaluate import clean_accuracy
+from advlab.experiments.richardson2020.config import RichardsonConfig
+from advlab.models import fit_svm
+from advlab.train import AdvConfig, TrainConfig, train
+
+Data = tuple[Tensor, Tensor]
+
+
+def train_cnn(d: Path, train_data: Data, val_data: Data, *, width: int, cfg: RichardsonConfig,
+              device: str, epochs: int | None = None, adversarial: AdvConfig | None = None,
+              label: str = "synthetic") -> tuple[nn.Module, float]:
+    """Train the all-conv CNN (resumable in ``d``); return (model in eval mode, val accuracy)."""
+    tc = TrainConfig(dataset=label, model="allconv", model_kwargs={"width": int(width)},
+                     epochs=epochs or cfg.cnn_epochs, batch_size=cfg.cnn_batch_size,
+                     optimizer="adam", lr=cfg.cnn_lr, seed=cfg.seed, device=device,
+                     adversarial=adversarial)
+    res = train(tc, d, train_data=train_data, test_data=val_data)
+    model = res.model.cpu().eval()
+    return model, float(res.final["test_acc"])
+
+
+def select_cnn(d: Path, train_data: Data, val_data: Data, cfg: RichardsonConfig, device: str,
+               label: str = "synthetic") -> tuple[nn.Module, dict[str, Any]]:
+    """Width search: the smallest width reaching the target accuracy (else the most accurate).
+
+    Returns:
+        (model, info) with ``info = {"width", "val_accuracy", "search": [[width, acc], ...]}``.
+    """
+    search: list[list[float]] = []
+    best: tuple[float, int, nn.Module] | None = None
+    for w in sorted(cfg.cnn_widths):
+        model, acc = train_cnn(d / f"allconv-w{w}", train_data, val_data, width=w, cfg=cfg,
+                               device=device, label=label)
+        search.append([w, acc])
+        if best is None or acc > best[0]:
+            best = (acc, w, model)
+        if acc >= cfg.cnn_target_accuracy:
+            best = (acc, w, model)
+            break
+    assert best is not None  # cnn_widths is validated non-empty
+    return best[2], {"width": best[1], "val_accuracy": best[0], "search": search}
+
+
+def train_trades(d: Path, train_data: Data, val_data: Data, width: int, cfg: RichardsonConfig,
+                 device: str) -> nn.Module:
+    """The TRADES CNN (App. D.3): L2 ball of radius ``trades_eps``, beta ``trades_beta``."""
+    adv = AdvConfig(kind="trades", norm="l2", eps=cfg.trades_eps, steps=cfg.trades_steps,
+                    step_size=2.5 * cfg.trades_eps / cfg.trades_steps, beta=cfg.trades_beta)
+    model, _ = train_cnn(d, train_data, val_data, width=width, cfg=cfg, device=device,
+                         epochs=cfg.trades_epochs, adversarial=adv)
+    return model
+
+
+def fit_linear(train_data: Data, cfg: RichardsonConfig) -> nn.Module:
+    """The linear SVM on raw vectorised pixels."""
+    return fit_svm(*train_data, kind="linear", C=cfg.svm_c)
+
+
+def gamma_scale(x: Tensor) -> float:
+    """sklearn's ``gamma="scale"``: 1 / (D * Var x) for x (N, C, H, W)."""
+    return float(1.0 / (x[0].numel() * float(x.double().var())))
+
+
+def select_rbf(train_data: Data, val_data: Data, cfg: RichardsonConfig
+               ) -> tuple[nn.Module, dict[str, Any]]:
+    """Gamma search: the largest gamma keeping ``rbf_min_accuracy`` (else the most accurate).
+
+    Returns:
+        (model, info) with ``info = {"gamma", "gamma_factor", "val_accuracy",
+        "n_support", "search": [[factor, gamma, acc], ...]}``.
+    """
+    scale = gamma_scale(train_data[0])
+    search: list[list[float]] = []
+    best: tuple[float, float, nn.Module] | None = None
+    for factor in sorted(cfg.svm_gammas, reverse=True):
+        model = fit_svm(*train_data, kind="rbf", C=cfg.svm_c, gamma=factor * scale)
+        acc = clean_accuracy(model, *val_data)
+        search.append([factor, factor * scale, acc])
+        if best is None or acc > best[0]:
+            best = (acc, factor, model)
+        if acc >= cfg.rbf_min_accuracy:
+            best = (acc, factor, model)
+            break
+    assert best is not None  # svm_gammas is validated non-empty
+    acc, factor, model = best
+    return model, {"gamma": factor * scale, "gamma_factor": factor, "val_accuracy": acc,
+                   "n_support": int(model.support_vectors.shape[0]), "search": search}
