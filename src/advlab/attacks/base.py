@@ -135,7 +135,7 @@ def verify(model: nn.Module, x: Tensor, y: Tensor, x_adv: Tensor, target: Tensor
             (x_adv < bounds[0] - TOL).any() or (x_adv > bounds[1] + TOL).any()):
         raise AttackVerificationError("x_adv leaves the box")
     success = is_adversarial(predict_logits(model, x_adv), y, target) if len(x) else \
-        torch.zeros(0, dtype=torch.bool)
+        torch.zeros(0, dtype=torch.bool, device=x.device)
     return success, n
 
 

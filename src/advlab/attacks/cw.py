@@ -53,7 +53,7 @@ class CWL2(MinNormAttack):
     def _run_min(self, model: nn.Module, x: Tensor, y: Tensor, target: Tensor | None,
                  bounds: Bounds, init: Tensor | None) -> Tensor:
         out = x.clone()
-        for chunk in torch.arange(len(x)).split(self.config["batch_size"]):
+        for chunk in torch.arange(len(x), device=x.device).split(self.config["batch_size"]):
             b = None if bounds is None else tuple(t[chunk] if t.dim() else t for t in bounds)
             t = None if target is None else target[chunk]
             out[chunk] = self._search(model, x[chunk], y[chunk], t, b)  # type: ignore[arg-type]
@@ -63,9 +63,10 @@ class CWL2(MinNormAttack):
                 bounds: Bounds) -> Tensor:
         """Binary search over c for one batch; returns the best adversarial x (m,C,H,W)."""
         n = len(x0)
-        c = torch.full((n,), float(self.config["initial_const"]))
-        lower, upper = torch.zeros(n), torch.full((n,), _NO_UPPER)
-        best_x, best_n = x0.clone(), torch.full((n,), float("inf"))
+        dev = x0.device
+        c = torch.full((n,), float(self.config["initial_const"]), device=dev)
+        lower, upper = torch.zeros(n, device=dev), torch.full((n,), _NO_UPPER, device=dev)
+        best_x, best_n = x0.clone(), torch.full((n,), float("inf"), device=dev)
         for _ in range(self.config["search_steps"]):
             found = self._optimise(model, x0, y, target, bounds, c, best_x, best_n)
             upper = torch.where(found, torch.minimum(upper, c), upper)
@@ -79,7 +80,7 @@ class CWL2(MinNormAttack):
         kappa, steps = float(self.config["kappa"]), int(self.config["steps"])
         delta = torch.zeros_like(x0, requires_grad=True)
         opt = torch.optim.Adam([delta], lr=float(self.config["lr"]))
-        found = torch.zeros(len(x0), dtype=torch.bool)
+        found = torch.zeros(len(x0), dtype=torch.bool, device=x0.device)
         prev, check_every = float("inf"), max(1, steps // 10)
         for it in range(steps + 1):
             with torch.enable_grad():

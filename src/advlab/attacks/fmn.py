@@ -65,7 +65,7 @@ class FMN(MinNormAttack):
     def _run_min(self, model: nn.Module, x: Tensor, y: Tensor, target: Tensor | None,
                  bounds: Bounds, init: Tensor | None) -> Tensor:
         out = x.clone()
-        for chunk in torch.arange(len(x)).split(self.config["batch_size"]):
+        for chunk in torch.arange(len(x), device=x.device).split(self.config["batch_size"]):
             b = None if bounds is None else tuple(t[chunk] if t.dim() else t for t in bounds)
             t = None if target is None else target[chunk]
             start = None if init is None else init[chunk]
@@ -78,7 +78,7 @@ class FMN(MinNormAttack):
         init = clamp_box(init.detach(), bounds)
         with torch.no_grad():
             usable = is_adversarial(model(init), y, target)
-        lo, hi = torch.zeros(len(x0)), torch.ones(len(x0))
+        lo, hi = torch.zeros(len(x0), device=x0.device), torch.ones(len(x0), device=x0.device)
         shape = (-1, *[1] * (x0.dim() - 1))
         for _ in range(self.config["init_search_steps"]):
             mid = (lo + hi) / 2
@@ -97,9 +97,9 @@ class FMN(MinNormAttack):
             self._boundary_start(model, x0, y, target, bounds, init)
         worst = float("inf") if bounds is None else \
             norms(torch.maximum(x0 - bounds[0], bounds[1] - x0), "l2")
-        eps = torch.full((n,), float("inf"))
-        best_n, best_delta = torch.full((n,), float("inf")), delta.clone()
-        found = torch.zeros(n, dtype=torch.bool)
+        eps = torch.full((n,), float("inf"), device=x0.device)
+        best_n, best_delta = eps.clone(), delta.clone()
+        found = torch.zeros(n, dtype=torch.bool, device=x0.device)
         for k in range(steps + 1):
             xa = (x0 + delta).requires_grad_(k < steps)
             with torch.enable_grad():
@@ -121,7 +121,7 @@ class FMN(MinNormAttack):
             eps = torch.where(adv, torch.minimum(eps * (1 - gamma), best_n),
                               torch.where(found, eps * (1 + gamma),
                                                       (d + to_boundary) * (1 + gamma)))
-            eps = torch.minimum(eps, torch.as_tensor(worst))
+            eps = torch.minimum(eps, torch.as_tensor(worst, device=x0.device))
             delta = delta - alpha * normalized_step(grad, "l2")
             delta = project_ball(delta, "l2", eps)
             delta = clamp_box(x0 + delta, bounds) - x0

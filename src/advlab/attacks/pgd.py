@@ -144,7 +144,7 @@ class PGD(FixedEpsAttack):
         gen = torch.Generator().manual_seed(int(cfg["seed"]))
         bounds = resolve_box(self.box, x)
         best_x = x.clone()
-        best_loss = torch.full((len(x),), float("-inf"))
+        best_loss = torch.full((len(x),), float("-inf"), device=x.device)
         done = clean_success.clone() if cfg["early_stop"] else torch.zeros_like(clean_success)
         for _ in range(cfg["restarts"]):
             todo = torch.nonzero(~done).flatten()
@@ -166,9 +166,10 @@ class PGD(FixedEpsAttack):
         x_adv = x0.clone()
         if self.config["random_start"] and eps > 0:
             x_adv = clamp_box(x0 + random_in_ball(x0, norm, eps, gen), bounds)
-        out_x, out_succ = x_adv.clone(), torch.zeros(len(x0), dtype=torch.bool)
-        out_val = torch.full((len(x0),), float("-inf"))
-        idx = torch.arange(len(x0))  # positions of the still-active samples in the batch
+        out_x = x_adv.clone()
+        out_succ = torch.zeros(len(x0), dtype=torch.bool, device=x0.device)
+        out_val = torch.full((len(x0),), float("-inf"), device=x0.device)
+        idx = torch.arange(len(x0), device=x0.device)  # positions of the still-active samples in the batch
         for _ in range(self.config["steps"]):
             val, grad, succ = _step_info(model, x_adv, y[idx], _sub(target, idx), self.loss)
             if early and succ.any():  # record the first adversarial iterate, drop the sample

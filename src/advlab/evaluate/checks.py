@@ -1,4 +1,4 @@
-"""Automatic sanity checks run after every evaluation (cheap: a subset of <= 64 points).
+"""Automatic sanity checks run after every evaluation (cheap: a subset of <= 100 points).
 
 Each problem is reported as a :class:`SanityWarning` with a one-line explanation and a
 pointer to ``docs/attacks.md#<anchor>``:
@@ -21,7 +21,7 @@ from advlab.attacks.mode import eval_mode
 from advlab.attacks.pgd import PGD
 from advlab.attacks.sanity import SanityWarning, warn
 
-SUBSET = 64
+SUBSET = 100
 #: the largest accuracy drop (fraction) a stronger attack may cause without a warning
 MAX_DROP = 0.01
 #: success an unbounded attack must reach

@@ -33,8 +33,8 @@ def min_norm_stats(result: AttackResult, x: Tensor) -> dict[str, Any]:
         raise bad_argument("x", tuple(x.shape), f"the attacked images, shape {tuple(result.x_adv.shape)}")
     correct = ~result.clean_success
     ok = result.success & correct
-    n_l2 = result.norms[ok].double()
-    delta = (result.x_adv[ok] - x[ok]).abs().flatten() * 255.0
+    n_l2 = result.norms[ok].double().cpu()
+    delta = ((result.x_adv[ok] - x[ok]).abs().flatten() * 255.0).cpu()
     counts, _ = np.histogram(np.clip(delta.numpy(), 0, BIN_EDGES[-1] - 1e-9), bins=BIN_EDGES)
     n_correct = int(correct.sum())
     return {
