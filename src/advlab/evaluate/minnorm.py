@@ -67,7 +67,8 @@ def plot_perturbation_histogram(stats: dict[str, Any], path: str | os.PathLike[s
     total = max(counts.sum(), 1.0)
     fig, ax = plt.subplots(figsize=(4.5, 3.2))
     ax.bar(edges[:-1], counts / total, width=np.diff(edges), align="edge", color="#4c72b0")
-    ax.set_yscale("log")
+    if counts.sum() > 0:
+        ax.set_yscale("log")
     ax.set_xlabel("|perturbation| per pixel (0-255 scale)")
     ax.set_ylabel("fraction of pixels")
     head = f"mean L2 = {stats['mean_l2']:.2f}"
