@@ -17,6 +17,8 @@ from advlab.cli._common import (
 )
 from advlab.errors import AdvlabError
 
+_RESERVED = ("dataset", "scale", "seed", "device", "out", "force", "data_root")
+
 
 def _parse_set(items: tuple[str, ...]) -> dict[str, str]:
     out: dict[str, str] = {}
@@ -24,6 +26,8 @@ def _parse_set(items: tuple[str, ...]) -> dict[str, str]:
         key, sep, value = item.partition("=")
         if not sep or not key.strip():
             raise AdvlabError(f"--set: got {item!r}; expected KEY=VALUE (e.g. n_construct=2000)")
+        if key.strip() in _RESERVED:
+            raise AdvlabError(f"--set: got {item!r}; use --{key.strip().replace('_', '-')} instead")
         out[key.strip()] = value.strip()
     return out
 

@@ -60,28 +60,29 @@ class IlyasConfig:
     robust_steps: int = 7
     # D_R / D_NR: representation inversion (Table 5)
     n_construct: int = 1000
-    robustify_steps: int = 100
-    robustify_step_size: float = 0.1
-    noise_steps: int = 200
+    n_construct_noise: int = 300
+    robustify_steps: int = 50
+    robustify_step_size: float = 0.2
+    noise_steps: int = 100
     n_construct_test: int = 200
     # D_rand / D_det: targeted L2 PGD (Table 6)
-    n_relabel: int = 2000
+    n_relabel: int = 1500
     relabel_eps: float = 2.0
-    relabel_steps: int = 20
-    relabel_step_size: float = 0.25
+    relabel_steps: int = 10
+    relabel_step_size: float = 0.5
     # standard training on every constructed set (Table 3, scaled)
-    constructed_train: TrainSettings = TrainSettings(epochs=15)
+    constructed_train: TrainSettings = TrainSettings(epochs=10)
     # evaluation (Table 7: eps list; Figure 8: steps list)
     eval_eps: tuple[float, ...] = (1.0, 2.0)
     eval_steps: int = 20
-    n_eval: int = 500
+    n_eval: int = 300
     fig8_eps: float = 1.0
     fig8_steps: tuple[int, ...] = (1, 2, 5, 10, 20, 50)
-    n_fig8: int = 200
+    n_fig8: int = 100
     # Figure 3: architectures trained on D and on D_det; transfer from the standard source
-    transfer_archs: tuple[str, ...] = ("cnn", "mlp", "allconv", "resnet18")
-    transfer_train: TrainSettings = TrainSettings(epochs=4)
-    transfer_n_train: int | None = None
+    transfer_archs: tuple[str, ...] = ("cnn", "mlp", "linear", "allconv")
+    transfer_train: TrainSettings = TrainSettings(epochs=3)
+    transfer_n_train: int | None = 2000
     transfer_eps: float = 2.0
     transfer_steps: int = 20
     shard_size: int = 250
@@ -96,7 +97,7 @@ def _tiny(dataset: str) -> IlyasConfig:
     return IlyasConfig(
         dataset=dataset, scale="tiny", n_train=400,
         source_train=small, robust_train=small, robust_steps=2,
-        n_construct=64, robustify_steps=5, noise_steps=5, n_construct_test=32,
+        n_construct=64, n_construct_noise=64, robustify_steps=5, noise_steps=5, n_construct_test=32,
         n_relabel=64, relabel_steps=3, constructed_train=small,
         eval_steps=3, n_eval=64, fig8_steps=(1, 3), n_fig8=32,
         transfer_archs=("cnn", "mlp", "allconv"), transfer_train=small,
@@ -110,19 +111,20 @@ def _quick(dataset: str) -> IlyasConfig:
 
 
 def _medium(dataset: str) -> IlyasConfig:
-    """Fashion-MNIST on a CPU (hours): the full training set, more steps and epochs."""
+    """Fashion-MNIST on a 2-core CPU (about 2-3 hours): 20k images for the source models,
+    5k constructed images per set, 4x the quick preset's inversion steps."""
     return IlyasConfig(
-        dataset=dataset, scale="medium",
-        source_train=TrainSettings(epochs=15, lr_drop_epochs=(10,)),
-        robust_train=TrainSettings(epochs=12, lr_drop_epochs=(9,)),
+        dataset=dataset, scale="medium", n_train=20000,
+        source_train=TrainSettings(epochs=12, lr_drop_epochs=(9,)),
+        robust_train=TrainSettings(epochs=8, lr_drop_epochs=(6,)),
         robust_eps=1.0,
-        n_construct=10000, robustify_steps=500, robustify_step_size=0.1, noise_steps=2000,
-        n_construct_test=1000,
-        n_relabel=20000, relabel_eps=1.5, relabel_steps=50, relabel_step_size=0.1,
-        constructed_train=TrainSettings(epochs=30, lr_drop_epochs=(20,)),
-        eval_eps=(0.5, 1.0), eval_steps=50, n_eval=2000, fig8_eps=0.5,
-        fig8_steps=(1, 2, 5, 10, 20, 50, 100, 200), n_fig8=500,
-        transfer_train=TrainSettings(epochs=10, lr_drop_epochs=(7,)), transfer_n_train=20000,
+        n_construct=5000, n_construct_noise=2500, robustify_steps=200, robustify_step_size=0.1,
+        noise_steps=400, n_construct_test=1000,
+        n_relabel=10000, relabel_eps=1.5, relabel_steps=20, relabel_step_size=0.2,
+        constructed_train=TrainSettings(epochs=20, lr_drop_epochs=(15,)),
+        eval_eps=(0.5, 1.0), eval_steps=50, n_eval=1000, fig8_eps=0.5,
+        fig8_steps=(1, 2, 5, 10, 20, 50, 100, 200), n_fig8=300,
+        transfer_train=TrainSettings(epochs=6, lr_drop_epochs=(4,)), transfer_n_train=10000,
         transfer_eps=1.0, transfer_steps=50, shard_size=1000,
     )
 
@@ -134,7 +136,7 @@ def _full(dataset: str) -> IlyasConfig:
         source_train=TrainSettings(epochs=150, lr=0.1, lr_drop_epochs=(50, 100), augment="crop_flip"),
         robust_train=TrainSettings(epochs=150, lr=0.1, lr_drop_epochs=(50, 100), augment="crop_flip"),
         robust_eps=0.5,
-        n_construct=50000, robustify_steps=1000, robustify_step_size=0.1, noise_steps=10000,
+        n_construct=50000, n_construct_noise=50000, robustify_steps=1000, robustify_step_size=0.1, noise_steps=10000,
         n_construct_test=10000,
         n_relabel=50000, relabel_eps=0.5, relabel_steps=100, relabel_step_size=0.1,
         constructed_train=TrainSettings(epochs=150, lr=0.1, lr_drop_epochs=(100,), augment="crop_flip"),
@@ -217,7 +219,7 @@ def resolve_config(dataset: str, scale: str = "quick", **overrides: Any) -> Ilya
 
 
 def _validate(cfg: IlyasConfig) -> None:
-    for name in ("n_construct", "n_relabel", "n_eval", "n_fig8", "n_construct_test", "shard_size"):
+    for name in ("n_construct", "n_construct_noise", "n_relabel", "n_eval", "n_fig8", "n_construct_test", "shard_size"):
         if getattr(cfg, name) < 1:
             raise bad_argument(name, getattr(cfg, name), "an integer >= 1")
     for name in ("robust_eps", "relabel_eps", "transfer_eps", "fig8_eps"):

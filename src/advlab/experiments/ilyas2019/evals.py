@@ -63,7 +63,7 @@ def table8(pipe: Pipeline, d: Path) -> dict[str, Any]:
     n = pipe.cfg.n_eval
     sets = {
         "robust_train": stages.subset(advlab.load_dataset(pipe.artifact("d_r")), n, pipe.seed + 1),
-        "robust_test": stages.subset(advlab.load_dataset(pipe.results["construct_d_r_test"]["path"]),
+        "robust_test": stages.subset(advlab.load_dataset(pipe.artifact("d_r_test")),
                                      n, pipe.seed + 1),
         "standard_test": pipe.eval,
     }
@@ -127,7 +127,7 @@ def transfer(pipe: Pipeline, d: Path) -> dict[str, Any]:
 
     x, y = (t.to(pipe.device) for t in pipe.eval)
     source = stages.load(pipe.ckpt("source_standard"), pipe.device)
-    targets = {label: stages.load(pipe.results[f"transfer_{label}"]["on_d"]["checkpoint"], pipe.device)
+    targets = {label: stages.load(pipe.ckpt(f"transfer_{label}", "on_d"), pipe.device)
                for label in pipe.cfg.transfer_archs}
     rates = transfer_success(source, targets, x, y, norm="l2", eps=pipe.cfg.transfer_eps,
                              steps=pipe.cfg.transfer_steps)

@@ -49,7 +49,7 @@ def sample_grid(path: Path, rows: list[tuple[str, torch.Tensor]], col_titles: li
             ax.set_yticks([])
             if j < imgs.shape[0]:
                 img = imgs[j].detach().cpu().clamp(0, 1)
-                ax.imshow(img[0] if img.shape[0] == 1 else img.permute(1, 2, 0),
+                ax.imshow((img[0] if img.shape[0] == 1 else img.permute(1, 2, 0)).numpy(),
                           cmap="gray" if img.shape[0] == 1 else None, vmin=0, vmax=1)
             if j == 0:
                 ax.set_ylabel(label, rotation=0, ha="right", va="center", fontsize=8)

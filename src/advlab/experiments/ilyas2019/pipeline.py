@@ -69,11 +69,17 @@ class Pipeline:
             self.results[name] = self.run.stage(name, lambda d, fn=fn: _timed(fn, d))
         return self.results
 
-    def ckpt(self, stage: str) -> str:
-        return str(self.results[stage]["checkpoint"])
+    def ckpt(self, stage: str, *sub: str) -> str:
+        """The checkpoint folder a training stage wrote (``sub``: a nested result)."""
+        res = self.results[stage]
+        for key in sub:
+            res = res[key]
+        return str(self.run.path(stage, res["checkpoint"]))
 
     def artifact(self, name: str) -> str:
-        return str(self.results[f"construct_{name}"]["path"])
+        """The dataset artifact folder of constructed set ``name`` (``construct_<name>``)."""
+        stage = f"construct_{name}"
+        return str(self.run.path(stage, self.results[stage]["path"]))
 
     # ------------------------------------------------------------ stages
     def plan(self) -> None:
@@ -110,7 +116,8 @@ class Pipeline:
 
     def _construct(self, d: Path, name: str) -> dict[str, Any]:
         kind, source, init = CONSTRUCTIONS[name]
-        n = self.cfg.n_construct if kind in ("robust", "nonrobust") else self.cfg.n_relabel
+        n = {"image": self.cfg.n_construct, "noise": self.cfg.n_construct_noise,
+             None: self.cfg.n_relabel}[init]
         n = min(n, self.full_train_x.shape[0])
         return stages.construct(d, kind, self.cfg, source=self.ckpt(f"source_{source}"),
                                 dataset=self.cfg.dataset, seed=self.seed, device=self.device,
@@ -138,12 +145,15 @@ class Pipeline:
         on_d = self._train(d / "on_d", self.cfg.transfer_train,
                            stages.subset(self.train, self.cfg.transfer_n_train, self.seed + 2),
                            f"D ({label})", arch=arch, model_kwargs=kwargs, seed=self.seed + 1)
+        on_d["checkpoint"] = f"on_d/{on_d['checkpoint']}"
         if arch == self.cfg.arch and kwargs == {} and not self.cfg.model_kwargs:
-            on_det = self.results["train_d_det"]  # same data, settings and seed: reuse
+            on_det = dict(self.results["train_d_det"])  # same data, settings and seed: reuse
+            on_det["checkpoint"] = f"../train_d_det/{on_det['checkpoint']}"
         else:
             on_det = self._train(d / "on_d_det", self.cfg.constructed_train,
                                  advlab.load_dataset(self.artifact("d_det")), f"d_det ({label})",
                                  arch=arch, model_kwargs=kwargs)
+            on_det["checkpoint"] = f"on_d_det/{on_det['checkpoint']}"
         return {"arch": arch, "model_kwargs": kwargs, "on_d": on_d, "on_d_det": on_det}
 
 
@@ -154,6 +164,22 @@ def _timed(fn: Callable[[Path], Any], d: Path) -> Any:
     if isinstance(out, dict):
         out["seconds"] = round(time.monotonic() - t0, 2)
     return out
+
+
+def _check_same_config(out: Path, config: dict[str, Any], seed: int, force: bool) -> None:
+    """Refuse to resume a run folder made with other settings (its cached stages would mix)."""
+    from advlab.errors import AdvlabError
+    from advlab.store import read_json, to_jsonable
+
+    path = out / "config.json"
+    if force or not path.is_file():
+        return
+    old = read_json(path)
+    if old.get("config") != to_jsonable(config) or old.get("seed") != seed:
+        raise AdvlabError(
+            f"--out: {str(out)!r} holds a run with another config or seed; "
+            "use a new folder or --force to recompute every stage"
+        )
 
 
 def command_line(dataset: str, scale: str, out: str | Path, seed: int, device: str,
@@ -184,6 +210,7 @@ def run(out: str | Path, *, dataset: str, scale: str = "quick", seed: int = 0, d
     from advlab.experiments.ilyas2019 import figures, report
 
     cfg = resolve_config(dataset, scale, **overrides)
+    _check_same_config(Path(out), asdict(cfg), seed, force)
     pipe = Pipeline(cfg, out, seed=seed, device=device, force=force, data_root=data_root)
     command = command_line(dataset, scale, out, seed, device, data_root, overrides)
     pipe.run.write_config({"command": command, "seed": seed, "device": device,

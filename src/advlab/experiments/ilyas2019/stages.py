@@ -43,7 +43,9 @@ def subset(data: Data, n: int | None, seed: int) -> Data:
 def train_model(out: Path, settings: TrainSettings, train_data: Data, test_data: Data, *,
                 arch: str, model_kwargs: dict[str, Any], seed: int, device: str,
                 label: str, adv_eps: float | None = None, adv_steps: int = 7) -> dict[str, Any]:
-    """Train one model with ``advlab.train`` into ``out``; return its history and paths.
+    """Train one model with ``advlab.train`` into ``out``; return its history.
+
+    The returned ``checkpoint`` is relative to ``out`` (run folders can be moved).
 
     ``adv_eps`` switches on L2 PGD adversarial training (Table 4: ``adv_steps`` steps of
     size eps/5, starting at the image). The checkpoint used downstream is ``last/``: the
@@ -62,7 +64,7 @@ def train_model(out: Path, settings: TrainSettings, train_data: Data, test_data:
     )
     result = train(cfg, out, train_data=train_data, test_data=test_data)
     history = _history(result)
-    return {"checkpoint": str(out / "last"), "history": history,
+    return {"checkpoint": "last", "history": history,
             "test_acc": history[-1]["test_acc"] if history else None}
 
 
@@ -92,7 +94,8 @@ def construct(out: Path, kind: str, cfg: IlyasConfig, *, source: str, dataset: s
 
     Hyper-parameters come from the config (Table 5 / Table 6, scaled); the artifact is
     written to ``out/data`` by :func:`advlab.features.construct_dataset`, which resumes
-    from its finished shards after a kill. Returns the card's statistics and the path.
+    from its finished shards after a kill. Returns the card's statistics and the path
+    (``"data"``, relative to ``out``).
     """
     from advlab.data.artifact import read_card
     from advlab.features import construct_dataset
@@ -108,7 +111,7 @@ def construct(out: Path, kind: str, cfg: IlyasConfig, *, source: str, dataset: s
         seed=seed, shard_size=cfg.shard_size, n=n, device=device, data_root=data_root, **kw,
     )
     stats = read_card(path).get("provenance", {}).get("stats", {})
-    return {"path": str(path), "kind": kind, "split": split, "n": n, **kw, "stats": stats}
+    return {"path": "data", "kind": kind, "split": split, "n": n, **kw, "stats": stats}
 
 
 def sample_index(artifact: str) -> torch.Tensor:
