@@ -72,10 +72,9 @@ def _grids(pipe: Pipeline, k: int = 8) -> None:
             rows.append((n.upper().replace("_NOISE", " (noise)"), sets[n][0][pos]))
         titles = [f"y={int(c)}" for c in y_train[idx]]
         sample_grid(pipe.run.figures / f"{fig}.png", rows, titles)
-    names = ("d_rand", "d_det", "d_rand_robust", "d_det_robust")
     idx = stages.sample_index(pipe.artifact("d_det"))[:k]
     rows = [("D", x_train[idx])]
-    for n in names:
+    for n in ("d_rand", "d_det", "d_rand_robust", "d_det_robust"):
         pos = _positions(stages.sample_index(pipe.artifact(n)), idx)
         x, y = advlab.load_dataset(pipe.artifact(n))
         rows.append((n.replace("_robust", " (robust src)"), x[pos]))

@@ -18,6 +18,7 @@ import sys
 import time
 from collections.abc import Callable
 from dataclasses import asdict
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -66,7 +67,7 @@ class Pipeline:
             state = "cached" if self.run.is_done(name) else "running"
             print(f"{TAG} stage {i}/{total}: {name} ({state})", file=sys.stderr, flush=True)
             seed_everything(self.seed)
-            self.results[name] = self.run.stage(name, lambda d, fn=fn: _timed(fn, d))
+            self.results[name] = self.run.stage(name, partial(_timed, fn))
         return self.results
 
     def ckpt(self, stage: str, *sub: str) -> str:
@@ -88,17 +89,17 @@ class Pipeline:
         self.add("source_robust", lambda d: self._train(
             d, cfg.robust_train, self.train, "D (adversarial)", adv_eps=cfg.robust_eps))
         for name in CONSTRUCTIONS:
-            self.add(f"construct_{name}", lambda d, name=name: self._construct(d, name))
+            self.add(f"construct_{name}", partial(self._construct, name=name))
         self.add("construct_d_r_test", lambda d: stages.construct(
             d, "robust", cfg, source=self.ckpt("source_robust"), dataset=cfg.dataset,
             seed=self.seed + 1, device=self.device, data_root=self.data_root, split="test",
             n=min(cfg.n_construct_test, self.test[0].shape[0]), init="image"))
         for name in CONSTRUCTIONS:
-            self.add(f"train_{name}", lambda d, name=name: self._train_on(d, name))
+            self.add(f"train_{name}", partial(self._train_on, name=name))
         self.add("train_original", lambda d: self._train(
             d, cfg.constructed_train, self._original_like("d_r"), "D (same images as D_R)"))
         for label in cfg.transfer_archs:
-            self.add(f"transfer_{label}", lambda d, label=label: self._transfer_models(d, label))
+            self.add(f"transfer_{label}", partial(self._transfer_models, label=label))
         self.add("eval_table7", lambda d: evals.table7(self, d))
         self.add("eval_table8", lambda d: evals.table8(self, d))
         self.add("eval_figure8", lambda d: evals.figure8(self, d))
