@@ -41,19 +41,19 @@ def build_config(**o: object) -> object:
     if o["adv"] is not None:
         norm, eps = parse_adv(str(o["adv"]))
         kind = "trades" if o["trades"] is not None else "pgd"
-        adv = AdvConfig(kind=kind, norm=norm, eps=eps, steps=int(o["adv_steps"]),  # type: ignore[arg-type]
-                        step_size=o["adv_step_size"], random_start=bool(o["adv_random_start"]),  # type: ignore[arg-type]
-                        beta=float(o["trades"]) if o["trades"] is not None else 6.0)  # type: ignore[arg-type]
+        adv = AdvConfig(kind=kind, norm=norm, eps=eps, steps=int(o["adv_steps"]),  # type: ignore[arg-type, call-overload]
+                        step_size=o["adv_step_size"], random_start=bool(o["adv_random_start"]),  # type: ignore[arg-type, call-overload]
+                        beta=float(o["trades"]) if o["trades"] is not None else 6.0)  # type: ignore[arg-type, call-overload]
     rnorm, reps = parse_adv(str(o["robust_eval"])) if o["robust_eval"] else (None, None)
     return TrainConfig(
-        dataset=str(o["dataset"]), model=str(o["model"]), model_kwargs=parse_kwargs(o["model_kwargs"]),  # type: ignore[arg-type]
-        epochs=o["epochs"], batch_size=o["batch_size"], optimizer=o["optimizer"], lr=o["lr"],  # type: ignore[arg-type]
-        momentum=o["momentum"], weight_decay=o["weight_decay"], lr_drop_epochs=_drops(o["lr_drop"]),  # type: ignore[arg-type]
-        lr_drop_factor=o["lr_drop_factor"], augment=o["augment"], adversarial=adv,  # type: ignore[arg-type]
-        seed=o["seed"], device=resolve_device(str(o["device"])), data_root=data_root_env(o["data_root"]),  # type: ignore[arg-type]
-        robust_eval_subset=o["robust_eval_subset"], robust_eval_steps=o["robust_eval_steps"],  # type: ignore[arg-type]
+        dataset=str(o["dataset"]), model=str(o["model"]), model_kwargs=parse_kwargs(o["model_kwargs"]),  # type: ignore[arg-type, call-overload]
+        epochs=o["epochs"], batch_size=o["batch_size"], optimizer=o["optimizer"], lr=o["lr"],  # type: ignore[arg-type, call-overload]
+        momentum=o["momentum"], weight_decay=o["weight_decay"], lr_drop_epochs=_drops(o["lr_drop"]),  # type: ignore[arg-type, call-overload]
+        lr_drop_factor=o["lr_drop_factor"], augment=o["augment"], adversarial=adv,  # type: ignore[arg-type, call-overload]
+        seed=o["seed"], device=resolve_device(str(o["device"])), data_root=data_root_env(o["data_root"]),  # type: ignore[arg-type, call-overload]
+        robust_eval_subset=o["robust_eval_subset"], robust_eval_steps=o["robust_eval_steps"],  # type: ignore[arg-type, call-overload]
         robust_eval_norm=rnorm, robust_eval_eps=reps,
-        checkpoint_every_steps=o["checkpoint_every"], checkpoint_every_seconds=o["checkpoint_seconds"],  # type: ignore[arg-type]
+        checkpoint_every_steps=o["checkpoint_every"], checkpoint_every_seconds=o["checkpoint_seconds"],  # type: ignore[arg-type, call-overload]
     )
 
 
@@ -92,7 +92,7 @@ def command(out: str, force: bool, as_json: bool, **opts: object) -> None:
 
     cfg = build_config(**opts)
     argv = " ".join(shlex.quote(a) for a in ["advlab", *sys.argv[1:]])
-    result = train(cfg, out, force=force, command=argv)  # type: ignore[arg-type]
+    result = train(cfg, out, force=force, command=argv)  # type: ignore[arg-type, call-overload]
     import torch.distributed as dist
 
     if dist.is_initialized() and dist.get_rank() != 0:

@@ -86,9 +86,19 @@ def build_model(arch: str, *, in_shape: Sequence[int], num_classes: int,
         model = cls(shape, int(num_classes), **fixed, **user)
     except TypeError as e:
         raise AdvlabError(f"--model-kwargs: bad arguments {user!r} for {arch}: {e}") from None
-    model.config = {"arch": arch, "in_shape": list(shape), "num_classes": int(num_classes),
-                    "kwargs": user}
+    config: dict[str, Any] = {"arch": arch, "in_shape": list(shape),
+                              "num_classes": int(num_classes), "kwargs": user}
+    model.config = config  # type: ignore[assignment]
     return model
+
+
+def config_of(model: nn.Module) -> dict[str, Any]:
+    """``model.config`` (unwrapping DDP), or an error when the model has none."""
+    inner = getattr(model, "module", model)
+    cfg = vars(inner).get("config")
+    if not isinstance(cfg, dict) or "arch" not in cfg:
+        raise AdvlabError("model: has no .config; build it with advlab.models.build_model")
+    return cfg
 
 
 def __getattr__(name: str) -> Any:
@@ -104,5 +114,5 @@ def __getattr__(name: str) -> Any:
     raise AttributeError(name)
 
 
-__all__ = ["ARCHITECTURES", "TRAINABLE", "build_model", "save_checkpoint", "load_model",
+__all__ = ["ARCHITECTURES", "TRAINABLE", "build_model", "config_of", "save_checkpoint", "load_model",
            "load_checkpoint", "fit_svm"]

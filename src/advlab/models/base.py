@@ -36,6 +36,9 @@ class Normalize(nn.Module):
         channels: C of the input (N, C, H, W).
     """
 
+    mean: Tensor
+    std: Tensor
+
     def __init__(self, mean: float | Sequence[float], std: float | Sequence[float], channels: int) -> None:
         super().__init__()
         m = _per_channel(mean, channels, "mean")

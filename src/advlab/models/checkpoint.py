@@ -83,9 +83,9 @@ def save_checkpoint(path: str | os.PathLike[str], model: nn.Module, extra: Mappi
         The folder's path.
     """
     dst = Path(path)
-    config = getattr(model, "config", None)
-    if not isinstance(config, dict) or "arch" not in config:
-        raise AdvlabError("model: has no .config; build it with advlab.models.build_model")
+    from advlab.models import config_of
+
+    config = config_of(model)
     dst.parent.mkdir(parents=True, exist_ok=True)
     blob = _state_bytes(model)
     doc = {"format": FORMAT, "model": config, "weights_sha256": sha256_bytes(blob), **(extra or {})}

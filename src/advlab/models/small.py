@@ -77,7 +77,8 @@ class AllConvCNN(Classifier):
         for m in self.modules():
             if isinstance(m, nn.Conv2d):  # CleverHans' HeReLuNormalInitializer
                 nn.init.kaiming_normal_(m.weight, nonlinearity="relu")
-                nn.init.zeros_(m.bias)
+                if m.bias is not None:
+                    nn.init.zeros_(m.bias)
 
     def features(self, x: Tensor) -> Tensor:
         """Flattened input of the class convolution: (N, C, H, W) -> (N, D)."""

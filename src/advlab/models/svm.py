@@ -38,6 +38,7 @@ class SVMModule(nn.Module):
     """
 
     config: dict
+    gamma_: Tensor
 
     def __init__(self, in_shape: tuple[int, int, int], num_classes: int, *, kind: Kind,
                  n_support: int, n_outputs: int, gamma: float = 1.0) -> None:
@@ -158,6 +159,7 @@ def fit_svm(x: Tensor, y: Tensor, kind: Kind = "linear", C: float = 1.0,
     sv, coef, icpt = _stack(machines)
     model = build_model(f"{kind}_svm", in_shape=tuple(x.shape[1:]), num_classes=k,
                         n_support=len(sv), n_outputs=1 if k == 2 else k, gamma=g)
+    assert isinstance(model, SVMModule)
     with torch.no_grad():
         model.support_vectors.copy_(torch.from_numpy(sv))
         model.dual_coef.copy_(torch.from_numpy(coef))

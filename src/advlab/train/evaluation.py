@@ -62,10 +62,10 @@ def evaluate(model: nn.Module, x: Tensor, y: Tensor, cfg: TrainConfig, info: dd.
         if threat is not None:
             torch.manual_seed(derive_seed(cfg.seed, epoch, info.rank, 0xE7A1))
             rob = _robust_correct(model, x[:n_rob][sl], y[:n_rob][sl], cfg, device)
-        correct, rob = dd.all_sum(info, [float(correct), float(rob)], device)
-        out["test_acc"] = correct / len(x)
+        n_ok, n_rob_ok = dd.all_sum(info, [float(correct), float(rob)], device)
+        out["test_acc"] = n_ok / len(x)
         if threat is not None:
-            out.update(robust_acc=rob / n_rob, robust_norm=threat[0], robust_eps=threat[1],
+            out.update(robust_acc=n_rob_ok / n_rob, robust_norm=threat[0], robust_eps=threat[1],
                        robust_n=n_rob)
         return out
     finally:

@@ -21,7 +21,7 @@ from torch import Tensor, nn
 from tqdm import tqdm
 
 from advlab.errors import AdvlabError
-from advlab.models import TRAINABLE, build_model
+from advlab.models import TRAINABLE, build_model, config_of
 from advlab.models.checkpoint import save_checkpoint
 from advlab.store import atomic_write_json, read_json, seed_everything, sha256_bytes
 from advlab.train import distributed as dd
@@ -220,12 +220,12 @@ def _prepare(cfg: TrainConfig, out: Path, info: dd.DistInfo, tr: Data, te: Data,
     """Build the model, and (rank 0) claim the run folder: clear on force, write config.json."""
     num_classes = int(max(int(tr[1].max()), int(te[1].max()))) + 1
     model = _build(cfg, tr[0], num_classes)
-    identity = identity_of(cfg.to_dict(), model.config, _fingerprint(*tr))
+    identity = identity_of(cfg.to_dict(), config_of(model), _fingerprint(*tr))
     if info.main:
         out.mkdir(parents=True, exist_ok=True)
         if force:
             clear(out)
-        write_run_config(out, identity, {"train": cfg.to_dict(), "model": model.config,
+        write_run_config(out, identity, {"train": cfg.to_dict(), "model": config_of(model),
                                          "command": command, "world_size": info.world})
     dd.barrier(info)
     return model, {"train": cfg.to_dict(), "world_size": info.world}
