@@ -41,18 +41,25 @@ def accuracies(pipe: Pipeline, checkpoint: str, x: torch.Tensor, y: torch.Tensor
 
     model = stages.load(checkpoint, pipe.device)
     robust = robust_accuracy(model, x.to(pipe.device), y.to(pipe.device), norm="l2",
-                             eps=list(eps), steps=pipe.cfg.eval_steps, seed=pipe.seed)
+                             eps=list(eps), steps=pipe.cfg.eval_steps, seed=pipe.seed,
+                             checks=pipe.cfg.eval_checks)
     return {"clean": clean_accuracy(model, x.to(pipe.device), y.to(pipe.device)),
             "robust": {eps_key(e): float(a) for e, a in robust.items()}}
 
 
-def table7(pipe: Pipeline, d: Path) -> dict[str, Any]:
-    """Table 7 / Figure 2b: clean and robust test accuracy of each model."""
+def table7_row(pipe: Pipeline, d: Path, *, row: str) -> dict[str, Any]:
+    """One row of Table 7 / Figure 2b: clean and robust test accuracy of one model."""
     x, y = pipe.eval
-    rows = {row: accuracies(pipe, pipe.ckpt(stage), x, y, pipe.cfg.eval_eps)
-            for row, stage in TABLE7_ROWS.items()}
-    return {"eps": list(pipe.cfg.eval_eps), "steps": pipe.cfg.eval_steps, "n": int(x.shape[0]),
-            "rows": rows}
+    return {**accuracies(pipe, pipe.ckpt(TABLE7_ROWS[row]), x, y, pipe.cfg.eval_eps),
+            "n": int(x.shape[0])}
+
+
+def table7(stage_results: dict[str, Any], cfg: IlyasConfig) -> dict[str, Any]:
+    """Table 7 from its per-row stages."""
+    rows = {row: {k: stage_results[f"eval_table7_{row}"][k] for k in ("clean", "robust")}
+            for row in TABLE7_ROWS}
+    n = stage_results["eval_table7_standard"]["n"]
+    return {"eps": list(cfg.eval_eps), "steps": cfg.eval_steps, "n": n, "rows": rows}
 
 
 def table8(pipe: Pipeline, d: Path) -> dict[str, Any]:
@@ -166,7 +173,7 @@ def collect(stage_results: dict[str, Any], cfg: IlyasConfig, *, command: str, se
         "command": command,
         "table1": {"D": std["D"], "D_rand": std["D_rand"], "D_det": std["D_det"],
                    "reached": std["reached"], "eps": cfg.relabel_eps},
-        "table7": stage_results["eval_table7"],
+        "table7": table7(stage_results, cfg),
         "table8": stage_results["eval_table8"],
         "table9": {"robust": {k: rob[k] for k in ("D", "D_rand", "D_det")},
                    "standard": {k: std[k] for k in ("D", "D_rand", "D_det")},

@@ -84,26 +84,34 @@ class Pipeline:
 
     # ------------------------------------------------------------ stages
     def plan(self) -> None:
+        """Queue the stages, most informative first, so a partial run already answers
+        Table 7's main question (D_R vs D_NR), then Tables 1/9/10, 8 and Figure 3."""
         cfg = self.cfg
         self.add("source_standard", lambda d: self._train(d, cfg.source_train, self.train, "D"))
         self.add("source_robust", lambda d: self._train(
             d, cfg.robust_train, self.train, "D (adversarial)", adv_eps=cfg.robust_eps))
-        for name in CONSTRUCTIONS:
-            self.add(f"construct_{name}", partial(self._construct, name=name))
+        for group in (("d_r", "d_nr"), ("d_rand", "d_det"), ("d_rand_robust", "d_det_robust"),
+                      ("d_r_noise", "d_nr_noise")):
+            for name in group:
+                self.add(f"construct_{name}", partial(self._construct, name=name))
+            for name in group:
+                self.add(f"train_{name}", partial(self._train_on, name=name))
+            if group[0] == "d_r":
+                self.add("train_original", lambda d: self._train(
+                    d, cfg.constructed_train, self._original_like("d_r"), "D (same images as D_R)"))
+                for row in ("standard", "adversarial", "d_r", "d_nr", "original"):
+                    self.add(f"eval_table7_{row}", partial(evals.table7_row, self, row=row))
+        for row in ("d_r_noise", "d_nr_noise"):
+            self.add(f"eval_table7_{row}", partial(evals.table7_row, self, row=row))
+        self.add("eval_relabel", lambda d: evals.relabel_tables(self, d))
         self.add("construct_d_r_test", lambda d: stages.construct(
             d, "robust", cfg, source=self.ckpt("source_robust"), dataset=cfg.dataset,
             seed=self.seed + 1, device=self.device, data_root=self.data_root, split="test",
             n=min(cfg.n_construct_test, self.test[0].shape[0]), init="image"))
-        for name in CONSTRUCTIONS:
-            self.add(f"train_{name}", partial(self._train_on, name=name))
-        self.add("train_original", lambda d: self._train(
-            d, cfg.constructed_train, self._original_like("d_r"), "D (same images as D_R)"))
-        for label in cfg.transfer_archs:
-            self.add(f"transfer_{label}", partial(self._transfer_models, label=label))
-        self.add("eval_table7", lambda d: evals.table7(self, d))
         self.add("eval_table8", lambda d: evals.table8(self, d))
         self.add("eval_figure8", lambda d: evals.figure8(self, d))
-        self.add("eval_relabel", lambda d: evals.relabel_tables(self, d))
+        for label in cfg.transfer_archs:
+            self.add(f"transfer_{label}", partial(self._transfer_models, label=label))
         self.add("eval_transfer", lambda d: evals.transfer(self, d))
 
     def _train(self, d: Path, settings: Any, data: stages.Data, label: str,
