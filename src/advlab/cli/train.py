@@ -95,8 +95,11 @@ def command(out: str, force: bool, as_json: bool, **opts: object) -> None:
     result = train(cfg, out, force=force, command=argv)  # type: ignore[arg-type, call-overload]
     import torch.distributed as dist
 
-    if dist.is_initialized() and dist.get_rank() != 0:
-        return
+    if dist.is_initialized():
+        rank = dist.get_rank()
+        dist.destroy_process_group()
+        if rank != 0:
+            return
     summary = {"out": out, "final": result.final, "best": result.best, "resumed": result.resumed}
     if as_json:
         echo_json(summary)
