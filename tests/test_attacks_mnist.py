@@ -62,7 +62,7 @@ def test_min_norm_fraction_within_eps_matches_pgd_success(mnist5k_cnn, test_poin
     """Fraction of points with minimal norm <= eps is within 2 points of PGD-20's success
     rate (eps 1.0 and 1.5; at eps 2.0 FMN finds more, see docs/attacks.md#more-steps)."""
     x, y = test_points[0][:200], test_points[1][:200]
-    mn = FMN(steps=100)(mnist5k_cnn, x, y)
+    mn = FMN(steps=200)(mnist5k_cnn, x, y)
     pgd = PGD(norm="l2", steps=20)(mnist5k_cnn, x, y, eps=[1.0, 1.5])
     for eps, res in pgd.per_eps.items():
-        assert abs(fraction_within(mn, eps) - res.success_rate) <= 0.02, eps
+        assert abs(fraction_within(mn, eps) - res.success_rate) <= 0.02 + 1e-6, eps

@@ -40,7 +40,8 @@ class AttackResult:
         norm: ``"l2"`` or ``"linf"``; eps: the radius (None for minimum-norm attacks).
         clean_success: (N,) bool, already adversarial at ``x`` (e.g. misclassified).
         per_eps: for a list of eps, one result per eps (the top-level fields are those
-            of the largest eps).
+            of the largest eps). With early stop, a point fooled at a smaller eps keeps that
+            example at the larger ones (the balls nest) and is not attacked again.
     """
 
     x_adv: Tensor
@@ -169,15 +170,30 @@ class FixedEpsAttack(Attack):
         results: dict[float, AttackResult] = {}
         with eval_mode(model):
             clean = is_adversarial(validate_inputs(model, x, y, target, self.box), y, target)
-            for e in eps_list:
-                x_adv = self._run(model, x, y, e, target, clean)
+            prev: AttackResult | None = None
+            for e in sorted(eps_list):
+                x_adv = self._run_nested(model, x, y, e, target, clean, prev)
                 success, n = verify(model, x, y, x_adv, target, self.norm, e, bounds)
-                results[e] = AttackResult(x_adv, success, n, self.norm, e, clean)
+                results[e] = prev = AttackResult(x_adv, success, n, self.norm, e, clean)
+            results = {e: results[e] for e in eps_list}
         top = results[max(eps_list)]
         if isinstance(eps, Sequence):
             top = AttackResult(top.x_adv, top.success, top.norms, self.norm, top.eps, clean,
                                per_eps=results)
         return top
+
+    def _run_nested(self, model: nn.Module, x: Tensor, y: Tensor, eps: float,
+                    target: Tensor | None, clean: Tensor, prev: AttackResult | None) -> Tensor:
+        """With early stop, points fooled at a smaller eps keep that example (the balls nest)
+        and only the others are attacked at ``eps``."""
+        if prev is None or not self.config.get("early_stop", False):
+            return self._run(model, x, y, eps, target, clean)
+        todo = ~prev.success
+        x_adv = prev.x_adv.clone()
+        if todo.any():
+            t = None if target is None else target[todo]
+            x_adv[todo] = self._run(model, x[todo], y[todo], eps, t, clean[todo])
+        return x_adv
 
     def _run(self, model: nn.Module, x: Tensor, y: Tensor, eps: float,
              target: Tensor | None, clean_success: Tensor) -> Tensor:
