@@ -10,7 +10,8 @@ the RBF SVM at the largest gamma that keeps a high accuracy, TRADES with beta 10
 0.05 for Figure 10.
 
 ``quick`` shrinks every count so that the whole recipe runs in about 4-5 minutes on
-2 CPU cores (mnist5k pair 0-6); ``tiny`` is for the CI test only.
+2 CPU cores (mnist5k pair 0-6); ``tiny`` (best with ``dataset="digits"``, 8x8 images) is
+for the CI test only.
 """
 
 from __future__ import annotations
@@ -22,13 +23,14 @@ from typing import Any
 from advlab.errors import AdvlabError, bad_argument
 
 SCALES = ("tiny", "quick", "medium", "full")
-DATASETS = ("mnist5k", "fashion-mnist", "mnist", "celeba")
+DATASETS = ("mnist5k", "fashion-mnist", "mnist", "celeba", "digits")
 #: Default pairs per dataset (the paper's MNIST pairs; two Fashion-MNIST pairs, see docs).
 DEFAULT_PAIRS: dict[str, tuple[str, ...]] = {
     "mnist5k": ("0-6", "2-7", "4-5"),
     "mnist": ("0-6", "2-7", "4-5"),
     "fashion-mnist": ("0-6", "2-7"),
     "celeba": ("Male", "Smiling", "Bangs", "Heavy_Makeup", "Eyeglasses"),
+    "digits": ("0-6",),  # scikit-learn's 8x8 digits: smoke tests only
 }
 
 

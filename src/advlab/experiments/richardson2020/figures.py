@@ -77,7 +77,8 @@ def perturbation_grid(path: Path, rows: Sequence[Row], n_show: int = 5) -> Path:
         counts = np.asarray(hist, dtype=np.float64)
         hist_ax.bar(np.arange(len(counts)) * 5.0, counts / max(counts.sum(), 1.0), width=5.0,
                     align="edge", color="tab:blue")
-        hist_ax.set_yscale("log")
+        if counts.sum() > 0:
+            hist_ax.set_yscale("log")
         hist_ax.set_xlim(0, 100)
         hist_ax.set_title(f"|change| per pixel (0-255); mean L2 {l2:.2f}", fontsize=7)
         hist_ax.tick_params(labelsize=6)

@@ -11,6 +11,7 @@ Folder layout inside the stage folder ``<pair>/synthetic``::
 
 from __future__ import annotations
 
+import functools
 from pathlib import Path
 from typing import Any
 
@@ -26,8 +27,17 @@ VARIANTS = ("symmetric", "asymmetric")
 
 def real_pair(cfg: RichardsonConfig, pair: str, split: str, data_root: str | None
               ) -> tuple[Tensor, Tensor]:
-    """The real images of a pair as a binary view: x (N, C, H, W) in [0, 1], y (N,) in {0, 1}."""
-    return load_dataset(f"{cfg.dataset}:{pair}", split=split, data_root=data_root)
+    """The real images of a pair as a binary view: x (N, C, H, W) in [0, 1], y (N,) in {0, 1}.
+
+    Cached per process (parsing some sources takes seconds); callers must not modify
+    the returned tensors in place.
+    """
+    return _load_view(f"{cfg.dataset}:{pair}", split, data_root)
+
+
+@functools.lru_cache(maxsize=8)
+def _load_view(name: str, split: str, data_root: str | None) -> tuple[Tensor, Tensor]:
+    return load_dataset(name, split=split, data_root=data_root)
 
 
 def _outside_box(x: Tensor) -> dict[str, float]:
