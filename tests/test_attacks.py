@@ -100,7 +100,8 @@ def test_pgd_eps_list_gives_monotone_per_eps_results() -> None:
     res = PGD(norm="l2", steps=10)(model, x, y, eps=[0.0, 0.5, 3.0])
     assert set(res.per_eps) == {0.0, 0.5, 3.0} and res.eps == 3.0
     assert torch.equal(res.per_eps[0.0].success, res.clean_success)
-    assert res.per_eps[0.0].success_rate <= res.per_eps[3.0].success_rate
+    # the balls nest: a point fooled at a smaller eps stays fooled at a larger one
+    assert (res.per_eps[0.5].success <= res.per_eps[3.0].success).all()
 
 
 def test_min_norm_equals_closed_form_distance_on_linear_model() -> None:
