@@ -60,9 +60,10 @@ def test_cw_l2_norms_no_larger_than_torchattacks(mnist5k_cnn, test_points) -> No
 
 def test_min_norm_fraction_within_eps_matches_pgd_success(mnist5k_cnn, test_points) -> None:  # type: ignore[no-untyped-def]
     """Fraction of points with minimal norm <= eps is within 2 points of PGD-20's success
-    rate (eps 1.0 and 1.5; at eps 2.0 FMN finds more, see docs/attacks.md#more-steps)."""
+    rate at eps 0.5 and 1.0. At eps 1.5-2 FMN finds 3-6.5 points more than PGD-20 (PGD has not
+    converged there; see docs/attacks.md#more-steps), so those radii are not asserted."""
     x, y = test_points[0][:200], test_points[1][:200]
     mn = FMN(steps=200)(mnist5k_cnn, x, y)
-    pgd = PGD(norm="l2", steps=20)(mnist5k_cnn, x, y, eps=[1.0, 1.5])
+    pgd = PGD(norm="l2", steps=20)(mnist5k_cnn, x, y, eps=[0.5, 1.0])
     for eps, res in pgd.per_eps.items():
         assert abs(fraction_within(mn, eps) - res.success_rate) <= 0.02 + 1e-6, eps
