@@ -218,3 +218,27 @@ def test_cli_reports_bad_pairs_in_one_line(capsys: pytest.CaptureFixture[str], t
     assert e.value.code == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and err[0].startswith("advlab: error: --pairs")
+
+
+def test_resuming_with_other_settings_is_refused(tiny_run: tuple[Path, dict]) -> None:
+    from advlab.experiments.richardson2020 import run
+
+    out, _ = tiny_run
+    with pytest.raises(AdvlabError, match="n_train"):
+        run(out, dataset="digits", scale="tiny", seed=0, n_train=61)
+
+
+@pytest.mark.slow
+def test_quick_preset_shows_the_findings_of_figures_6_and_7(tmp_path: Path) -> None:
+    """The real quick run (mnist5k 0-6): asymmetric Bayes-optimal is brittle, symmetric is
+    robust; the CNN and the linear SVM are fooled by much smaller perturbations, the RBF
+    SVM comes close to the Bayes-optimal classifier."""
+    from advlab.experiments.richardson2020 import run
+
+    d = run(tmp_path / "q", dataset="mnist5k", scale="quick")["datasets"]["mnist5k:0-6"]
+    sym = {m: float(r["mean_l2"]) for m, r in d["symmetric"].items()}
+    assert sym["bayes_optimal"] > 3 * float(d["asymmetric"]["bayes_optimal"]["mean_l2"])
+    assert sym["cnn"] < 0.75 * sym["bayes_optimal"]
+    assert sym["linear_svm"] < 0.75 * sym["bayes_optimal"]
+    assert sym["rbf_svm"] > 0.8 * sym["bayes_optimal"]
+    assert float(d["symmetric"]["bayes_optimal"]["clean_accuracy"]) > 0.97

@@ -46,10 +46,11 @@ class RichardsonConfig:
     dataset: str = "mnist5k"
     pairs: tuple[str, ...] = ("0-6",)
     seed: int = 0
+    real_train_limit: int = 0            # at most this many real training images per pair (0: all)
     # ---- MFA and the synthetic datasets (App. B.1-B.2)
     mfa_components: int = 4              # per class; 0 = paper's CelebA rule (n / 1000)
     mfa_latent_dim: int = 6
-    mfa_iterations: int = 30
+    mfa_iterations: int = 20
     symmetric_noise_std: float = 0.001
     outlier_pc: int = 50                 # eigenvector index for the asymmetric outliers
     outlier_variance: float = 0.5
@@ -67,8 +68,8 @@ class RichardsonConfig:
     trades: bool = True
     trades_beta: float = 10.0
     trades_eps: float = 1.5
-    trades_steps: int = 5
-    trades_epochs: int = 4
+    trades_steps: int = 3
+    trades_epochs: int = 2
     # ---- attacks (App. C)
     n_attack: int = 40                   # test points attacked per model (total)
     attack_steps: int = 100              # FMN steps
@@ -78,7 +79,7 @@ class RichardsonConfig:
     attack_lr: float = 0.01
     ldgrad_steps: int = 3
     # ---- sweeps (App. D.1, D.2) and real data (D.4), on the first pair only
-    sweep_widths: tuple[int, ...] = (4, 16)
+    sweep_widths: tuple[int, ...] = (4, 8)
     sweep_samples_total: tuple[int, ...] = (2000, 8000)  # on-the-fly, batches of 50
     sweep_noise_stds: tuple[float, ...] = (0.001, 0.05)
     sweep_n_attack: int = 30
@@ -100,6 +101,8 @@ class RichardsonConfig:
                      "trades_epochs"):
             if getattr(self, name) < 1:
                 raise bad_argument(name, getattr(self, name), "an integer >= 1")
+        if self.real_train_limit < 0:
+            raise bad_argument("real_train_limit", self.real_train_limit, "an integer >= 0 (0 = all)")
         if self.mfa_components < 0:
             raise bad_argument("mfa_components", self.mfa_components, "an integer >= 0 (0 = n/1000)")
         if not self.cnn_widths or min(self.cnn_widths) < 1:

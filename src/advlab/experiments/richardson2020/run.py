@@ -107,6 +107,21 @@ def execute(run_dir: RunDir, cfg: RichardsonConfig, data_root: str | None, devic
     return states
 
 
+def _check_same_config(run_dir: RunDir, cfg: RichardsonConfig) -> None:
+    """Refuse to resume a folder whose completed stages were made with other settings."""
+    from advlab.errors import AdvlabError
+    from advlab.store import read_json, to_jsonable
+
+    path = run_dir.path("config.json")
+    if not path.exists():
+        return
+    before = read_json(path).get("config")
+    if before is not None and before != to_jsonable(asdict(cfg)):
+        changed = sorted(k for k in before if before.get(k) != to_jsonable(asdict(cfg)).get(k))
+        raise AdvlabError(f"--out: {str(run_dir.root)!r} holds a run with other settings "
+                          f"({', '.join(changed)}); use --force to recompute or another --out")
+
+
 def run(out: str | Path, *, dataset: str, scale: str = "quick", seed: int = 0, device: str = "cpu",
         force: bool = False, data_root: str | None = None, pairs: str | None = None,
         **overrides: Any) -> dict[str, Any]:
@@ -126,6 +141,8 @@ def run(out: str | Path, *, dataset: str, scale: str = "quick", seed: int = 0, d
     run_dir = RunDir(out, force=False)
     if force:
         run_dir.clear()
+    else:
+        _check_same_config(run_dir, cfg)
     t0 = time.monotonic()
     command = command_line(out, cfg, overrides)
     run_dir.write_config({"recipe": "richardson2020", "command": command, "seed": seed,

@@ -32,7 +32,11 @@ def real_pair(cfg: RichardsonConfig, pair: str, split: str, data_root: str | Non
     Cached per process (parsing some sources takes seconds); callers must not modify
     the returned tensors in place.
     """
-    return _load_view(f"{cfg.dataset}:{pair}", split, data_root)
+    x, y = _load_view(f"{cfg.dataset}:{pair}", split, data_root)
+    if split == "train" and 0 < cfg.real_train_limit < len(x):
+        keep = torch.randperm(len(x), generator=torch.Generator().manual_seed(0))[:cfg.real_train_limit]
+        x, y = x[keep.sort().values], y[keep.sort().values]
+    return x, y
 
 
 @functools.lru_cache(maxsize=8)
