@@ -99,6 +99,8 @@ def test_eps_key_and_positions() -> None:
     assert evals.eps_key(1) == "1.0" and evals.eps_key(0.25) == "0.25"
     pos = figures._positions(torch.tensor([7, 3, 9]), torch.tensor([9, 7]))
     assert pos.tolist() == [2, 0]
+    assert figures._spread(torch.arange(100), 5).tolist() == [0, 25, 50, 74, 99]
+    assert figures._spread(torch.arange(3), 8).tolist() == [0, 1, 2]
 
 
 def test_cli_bad_set_is_one_line_exit_2(tmp_path: Path) -> None:

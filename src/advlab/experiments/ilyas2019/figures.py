@@ -65,14 +65,14 @@ def _grids(pipe: Pipeline, k: int = 8) -> None:
     x_train, y_train = advlab.load_dataset(pipe.cfg.dataset, "train", data_root=pipe.data_root)
     for fig, names in (("fig2a_samples", ("d_r", "d_nr")), ("fig7_noise_samples", ("d_r_noise", "d_nr_noise"))):
         sets = {n: advlab.load_dataset(pipe.artifact(n)) for n in names}
-        idx = stages.sample_index(pipe.artifact(names[0]))[:k]
+        idx = _spread(stages.sample_index(pipe.artifact(names[0])), k)
         rows = [("D", x_train[idx])]
         for n in names:
             pos = _positions(stages.sample_index(pipe.artifact(n)), idx)
             rows.append((n.upper().replace("_NOISE", " (noise)"), sets[n][0][pos]))
         titles = [f"y={int(c)}" for c in y_train[idx]]
         sample_grid(pipe.run.figures / f"{fig}.png", rows, titles)
-    idx = stages.sample_index(pipe.artifact("d_det"))[:k]
+    idx = _spread(stages.sample_index(pipe.artifact("d_det")), k)
     rows = [("D", x_train[idx])]
     for n in ("d_rand", "d_det", "d_rand_robust", "d_det_robust"):
         pos = _positions(stages.sample_index(pipe.artifact(n)), idx)
@@ -80,6 +80,13 @@ def _grids(pipe: Pipeline, k: int = 8) -> None:
         rows.append((n.replace("_robust", " (robust src)"), x[pos]))
     sample_grid(pipe.run.figures / "fig9_relabel_samples.png", rows,
                 [f"{int(a)}->{int(a + 1) % (int(y_train.max()) + 1)}" for a in y_train[idx]])
+
+
+def _spread(index: torch.Tensor, k: int) -> torch.Tensor:
+    """k source indices spread evenly over a constructed set (its rows are sorted by
+    source index, and some datasets are sorted by label), so the grid shows many classes."""
+    pick = torch.linspace(0, index.numel() - 1, min(k, index.numel())).round().long()
+    return index[pick]
 
 
 def _positions(index: torch.Tensor, wanted: torch.Tensor) -> torch.Tensor:

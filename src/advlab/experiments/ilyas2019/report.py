@@ -59,7 +59,7 @@ def _table7(rep: Report, res: dict[str, Any], run_dir: Path, prefix: str) -> Non
     grids.figure(f"{prefix}figures/fig2a_samples.png", FIGURES["fig2a_samples"])
     grids.figure(f"{prefix}figures/fig7_noise_samples.png", FIGURES["fig7_noise_samples"])
     stats = res.get("constructions", {})
-    grids.table(["set", "mean ||g(x_r) - g(x)|| / ||g(x)||"],
+    grids.table(["set", "mean relative distance ‖g(x_r) − g(x)‖ / ‖g(x)‖"],
                 [[k, f"{v.get('rep_rel_mean', float('nan')):.3f}"] for k, v in stats.items()
                  if "rep_rel_mean" in v], caption="How closely the inversion matched the representation")
 
