@@ -28,7 +28,7 @@ DATASETS = ("mnist5k", "fashion-mnist", "mnist", "celeba", "digits")
 DEFAULT_PAIRS: dict[str, tuple[str, ...]] = {
     "mnist5k": ("0-6", "2-7", "4-5"),
     "mnist": ("0-6", "2-7", "4-5"),
-    "fashion-mnist": ("0-6", "2-7"),
+    "fashion-mnist": ("2-7", "4-5"),
     "celeba": ("Male", "Smiling", "Bangs", "Heavy_Makeup", "Eyeglasses"),
     "digits": ("0-6",),  # scikit-learn's 8x8 digits: smoke tests only
 }

@@ -73,8 +73,9 @@ def perturbation_grid(path: Path, rows: Sequence[Row], n_show: int = 5) -> Path:
             axes[3 * r + i, n_show].axis("off")
         if hist is None:
             changes = np.abs(xa - x0).ravel() * 255.0
-            hist = np.histogram(np.clip(changes, 0, 254.9), bins=np.arange(0, 260, 5))[0]
-        counts = np.asarray(hist, dtype=np.float64)
+            counts = np.histogram(np.clip(changes, 0, 254.9), bins=np.arange(0, 260, 5))[0].astype(np.float64)
+        else:
+            counts = np.asarray(hist, dtype=np.float64)
         hist_ax.bar(np.arange(len(counts)) * 5.0, counts / max(counts.sum(), 1.0), width=5.0,
                     align="edge", color="tab:blue")
         if counts.sum() > 0:

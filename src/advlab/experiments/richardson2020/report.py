@@ -43,7 +43,7 @@ def _paper_acc(key: str, model: str) -> str:
 
 
 def _provenance(sec: Section, results: dict[str, Any]) -> None:
-    sec.provenance(results["command"], config=None, seed=results["seed"])
+    sec.provenance(results["command"], config=results.get("config"), seed=results["seed"])
 
 
 def _bayes_section(rep: Report, results: dict[str, Any], prefix: str, figs: dict[str, str]) -> None:

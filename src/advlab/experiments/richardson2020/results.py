@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -89,7 +90,9 @@ def assemble(cfg: RichardsonConfig, states: dict[str, dict[str, Any]], command: 
             real[key] = {m: _metrics(r) for m, r in state["real"].items()}
         if "sweep_width" in state or "sweep_samples" in state or "sweep_noise" in state:
             sweeps[key] = _sweeps(state, cfg.symmetric_noise_std)
-    return {"recipe": "richardson2020", "command": command, "seed": cfg.seed, "scale": cfg.scale,
+    config = {k: v for k, v in asdict(cfg).items() if k != "extra"}
+    return {"recipe": "richardson2020", "command": command, "seed": cfg.seed, "config": config,
+            "scale": cfg.scale,
             "dataset": cfg.dataset, "pairs": list(cfg.pairs), "definitions": DEFINITIONS,
             "datasets": datasets, "selection": selection, "synthetic": synthetic,
             "sweeps": sweeps, "real": real, "checks": checks(datasets, real),

@@ -17,6 +17,7 @@ import sys
 import time
 from collections.abc import Callable
 from dataclasses import asdict
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -46,40 +47,55 @@ def _pair_steps(cfg: RichardsonConfig, pair: str, first: bool, state: dict[str, 
     """The stages of one pair, in order; results land in ``state`` under the given keys."""
     p = pair
     syn, models_dir = root / p / "synthetic", root / p / "models"
-    steps: list[Step] = [(f"{p}/synthetic", lambda d: build_synthetic(d, cfg, pair, data_root, device),
-                          ("synthetic",))]
+    steps: list[Step] = [(f"{p}/synthetic", partial(build_synthetic, cfg=cfg, pair=pair,
+                                                    data_root=data_root, device=device), ("synthetic",))]
     for v in VARIANTS:
-        steps.append((f"{p}/{v}/bayes_optimal", lambda d, v=v: st.bayes_stage(d, syn, v, cfg), (v, "bayes_optimal")))
+        steps.append((f"{p}/{v}/bayes_optimal", partial(st.bayes_stage, syn_dir=syn, variant=v, cfg=cfg),
+                      (v, "bayes_optimal")))
         if v == "asymmetric" and not cfg.models_on_asymmetric:
             continue
         steps += [
-            (f"{p}/{v}/cnn", lambda d, v=v: st.cnn_stage(d, syn, models_dir, v, cfg, device), (v, "cnn")),
-            (f"{p}/{v}/linear_svm", lambda d, v=v: st.svm_stage(d, syn, v, "linear_svm", cfg), (v, "linear_svm")),
-            (f"{p}/{v}/rbf_svm", lambda d, v=v: st.svm_stage(d, syn, v, "rbf_svm", cfg), (v, "rbf_svm")),
+            (f"{p}/{v}/cnn", partial(st.cnn_stage, syn_dir=syn, models_dir=models_dir, variant=v,
+                                     cfg=cfg, device=device), (v, "cnn")),
+            (f"{p}/{v}/linear_svm", partial(st.svm_stage, syn_dir=syn, variant=v, kind="linear_svm",
+                                            cfg=cfg), (v, "linear_svm")),
+            (f"{p}/{v}/rbf_svm", partial(st.svm_stage, syn_dir=syn, variant=v, kind="rbf_svm",
+                                         cfg=cfg), (v, "rbf_svm")),
         ]
         if cfg.trades:
-            steps.append((f"{p}/{v}/trades_cnn", lambda d, v=v: st.trades_stage(
-                d, syn, v, state[v]["cnn"]["width"], cfg, device), (v, "trades_cnn")))
-    if not first:
-        return steps
+            steps.append((f"{p}/{v}/trades_cnn", partial(_trades, syn=syn, variant=v, cfg=cfg,
+                                                         state=state, device=device), (v, "trades_cnn")))
+    return steps if not first else steps + _first_pair_steps(cfg, pair, state, data_root, device, root)
 
-    def width() -> int:
-        return int(state["symmetric"]["cnn"]["width"])
 
+def _trades(d: Path, syn: Path, variant: str, cfg: RichardsonConfig, state: dict[str, Any],
+            device: str) -> dict[str, Any]:
+    return st.trades_stage(d, syn, variant, int(state[variant]["cnn"]["width"]), cfg, device)
+
+
+def _first_pair_steps(cfg: RichardsonConfig, pair: str, state: dict[str, Any],
+                      data_root: str | None, device: str, root: Path) -> list[Step]:
+    """Sweeps (Figures 9, 10) and real-data models (App. D.4), run on the first pair only."""
+    p, syn, models_dir = pair, root / pair / "synthetic", root / pair / "models"
+
+    def at_width(fn: Callable[..., Any], **kw: Any) -> Callable[[Path], Any]:
+        return lambda d: fn(d, width=int(state["symmetric"]["cnn"]["width"]), **kw)
+
+    steps: list[Step] = []
     for w in cfg.sweep_widths:
-        steps.append((f"{p}/sweep/width-{w}", lambda d, w=w: st.width_sweep_stage(
-            d, syn, models_dir, w, cfg, device), ("sweep_width", str(w))))
+        steps.append((f"{p}/sweep/width-{w}", partial(st.width_sweep_stage, syn_dir=syn, models_dir=models_dir,
+                                                      width=w, cfg=cfg, device=device), ("sweep_width", str(w))))
     for n in cfg.sweep_samples_total:
-        steps.append((f"{p}/sweep/samples-{n}", lambda d, n=n: st.samples_sweep_stage(
-            d, syn, n, width(), cfg, device), ("sweep_samples", str(n))))
+        steps.append((f"{p}/sweep/samples-{n}", at_width(st.samples_sweep_stage, syn_dir=syn, n_total=n,
+                                                          cfg=cfg, device=device), ("sweep_samples", str(n))))
     for s in cfg.sweep_noise_stds:
         if s != cfg.symmetric_noise_std:
-            steps.append((f"{p}/sweep/noise-{s:g}", lambda d, s=s: st.noise_sweep_stage(
-                d, syn, s, width(), cfg, device), ("sweep_noise", f"{s:g}")))
+            steps.append((f"{p}/sweep/noise-{s:g}", at_width(st.noise_sweep_stage, syn_dir=syn, std=s,
+                                                              cfg=cfg, device=device), ("sweep_noise", f"{s:g}")))
     if cfg.real_data:
         for kind in ("cnn", "linear_svm", "rbf_svm"):
-            steps.append((f"{p}/real/{kind}", lambda d, k=kind: st.real_stage(
-                d, k, cfg, pair, width(), data_root, device), ("real", kind)))
+            steps.append((f"{p}/real/{kind}", at_width(st.real_stage, kind=kind, cfg=cfg, pair=pair,
+                                                        data_root=data_root, device=device), ("real", kind)))
     return steps
 
 

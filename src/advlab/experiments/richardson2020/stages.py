@@ -83,7 +83,7 @@ def svm_stage(d: Path, syn_dir: Path, variant: str, kind: str, cfg: RichardsonCo
     """Fit the linear SVM, or search gamma for the RBF SVM; then attack it."""
     _, train, test = load_variant(syn_dir, variant)
     if kind == "linear_svm":
-        model, info = zoo.fit_linear(train, cfg), {}
+        model, info = zoo.fit_linear(train, cfg), dict[str, Any]()
     else:
         model, info = zoo.select_rbf(train, validation(syn_dir, variant, cfg), cfg)
     return {**_attacked(d, model, kind, test, cfg.n_attack, settings(cfg), ref=train), **info}
