@@ -92,30 +92,49 @@ def quad_and_latent(r: Tensor, factors: Tensor, noise: Tensor, chol: Tensor
     return q, m
 
 
-def component_logpdf(x: Tensor, mix: LowRankMixture) -> Tensor:
+def scoring_matrices(mix: LowRankMixture) -> tuple[Tensor, Tensor, Tensor]:
+    """Constants of the float64 scoring path, computed once per mixture.
+
+    With ``c_k = L_k^-1 A_k^T D_k^-1 (x - mu_k)`` (l,), Woodbury gives
+    ``r^T Sigma_k^-1 r = x^T D_k^-1 x - 2 mu_k^T D_k^-1 x + mu_k^T D_k^-1 mu_k - ||c_k||^2``,
+    so every linear term of all K components comes from one matrix product
+    ``x @ rhs + bias`` (the Cholesky factor of M_k is folded into the projection).
+
+    Returns:
+        rhs (d, K l + K) = [D^-1 A L^-T for all k | -2 D^-1 mu for all k],
+        bias (K l + K,) = [-mu^T D^-1 A L^-T | mu^T D^-1 mu], inv (K, d) = 1 / D.
+    """
+    k, d, l_dim = mix.factors.shape
+    inv = 1.0 / mix.noise                                                   # (K,d)
+    proj = torch.linalg.solve_triangular(
+        mix.chol, (mix.factors * inv[:, :, None]).transpose(1, 2), upper=False)  # (K,l,d)
+    rhs = torch.cat([proj.permute(2, 0, 1).reshape(d, k * l_dim), -2.0 * (mix.means * inv).T], 1)
+    bias = torch.cat([-(proj @ mix.means[:, :, None]).reshape(k * l_dim),
+                      (mix.means.square() * inv).sum(1)])
+    return rhs, bias, inv
+
+
+def component_logpdf(x: Tensor, mix: LowRankMixture,
+                     mats: tuple[Tensor, Tensor, Tensor] | None = None) -> Tensor:
     """log N(x; mu_k, A_k A_k^T + D_k) for every component, *without* log pi_k.
 
-    float64: all K components at once with three matrix products (BLAS3, O(N d K l)),
-    ``q = r^T D^-1 r - b^T M^-1 b`` with ``b = A^T D^-1 r``; the subtraction loses at most
-    ~9 of float64's 16 digits when D = 1e-6. Other dtypes: the completed-square form per
-    component (no cancellation, memory-bound).
+    float64: all K components at once with two matrix products (BLAS3, N d K (l + 2)
+    multiply-adds, see :func:`scoring_matrices`; pass ``mats`` to reuse them across
+    batches); the subtraction loses at most ~9 of float64's 16 digits when D = 1e-6.
+    Other dtypes: the completed-square form per component (no cancellation, memory-bound).
 
     Args:
-        x: (N, d).
+        x: (N, d); mats: :func:`scoring_matrices` of ``mix`` (computed when None).
     Returns:
         (N, K).
     """
     if x.dtype != torch.float64:
         return _component_logpdf_stable(x, mix)
     k, d, l_dim = mix.factors.shape
-    inv = 1.0 / mix.noise                                                   # (K,d)
-    w = (mix.factors * inv[:, :, None]).permute(1, 0, 2).reshape(d, k * l_dim)  # D^-1 A
-    rdr = x.square() @ inv.T - 2.0 * x @ (mix.means * inv).T \
-        + (mix.means.square() * inv).sum(1)                                 # (N,K)
-    b = (x @ w - (mix.means[:, None, :] @ w.reshape(d, k, l_dim).transpose(0, 1))
-         .reshape(1, k * l_dim)).reshape(-1, k, l_dim)                      # (N,K,l)
-    m = torch.cholesky_solve(b.permute(1, 2, 0), mix.chol)                  # (K,l,N)
-    q = rdr - (b.permute(1, 2, 0) * m).sum(1).T                             # (N,K)
+    rhs, bias, inv = scoring_matrices(mix) if mats is None else mats
+    p = torch.addmm(bias, x, rhs)                                           # (N, Kl+K)
+    c = p[:, :k * l_dim].reshape(-1, k, l_dim)
+    q = x.square() @ inv.T + p[:, k * l_dim:] - c.square().sum(2)           # (N,K)
     return -0.5 * (q + mix.logdet + d * LOG_2PI)
 
 
@@ -167,12 +186,32 @@ def gathered_quadratic(v: Tensor, mix: LowRankMixture, comp: Tensor) -> Tensor:
     return (resid.square() / noise).sum(1) + m.square().sum(1)
 
 
+def scores_and_grads(x: Tensor, mix: LowRankMixture) -> tuple[Tensor, Tensor]:
+    """log pi_k + log N_k(x) and its gradient in x, for every component (stable form).
+
+    The gradient of ``log N_k`` is ``-Sigma_k^-1 (x - mu_k) = -D_k^-1 (r - A_k m)``.
+
+    Args:
+        x: (N, d).
+    Returns:
+        scores (N, K), grads (N, K, d). Memory O(N K d).
+    """
+    r = x[:, None, :] - mix.means                                           # (N,K,d)
+    b = torch.einsum("nkd,kdl->knl", r / mix.noise, mix.factors)            # (K,N,l)
+    m = torch.cholesky_solve(b.transpose(1, 2), mix.chol)                   # (K,l,N)
+    resid = r - torch.einsum("kdl,kln->nkd", mix.factors, m)
+    prec = resid / mix.noise                                                # Sigma^-1 r
+    q = (resid * prec).sum(2) + m.square().sum(1).T                         # (N,K)
+    scores = mix.log_weights - 0.5 * (q + mix.logdet + mix.dim * LOG_2PI)
+    return scores, -prec
+
+
 def dense_covariances(factors: Tensor, noise: Tensor) -> Tensor:
     """A A^T + diag(D) as dense (K, d, d) matrices -- for references and tests only."""
     return factors @ factors.transpose(1, 2) + torch.diag_embed(noise)
 
 
 __all__ = [
-    "LowRankMixture", "prepare", "latent_mean", "quad_and_latent", "component_logpdf",
-    "gathered_logpdf", "gathered_precision", "gathered_quadratic", "dense_covariances",
+    "LowRankMixture", "prepare", "scoring_matrices", "latent_mean", "quad_and_latent", "component_logpdf",
+    "gathered_logpdf", "gathered_precision", "scores_and_grads", "gathered_quadratic", "dense_covariances",
 ]
