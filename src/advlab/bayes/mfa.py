@@ -219,10 +219,7 @@ class MFA:
         d = self.means_.shape[1]
         if x.ndim < 2 or x[0].numel() != d:
             raise bad_argument("x", tuple(x.shape), f"shape (N, {d}) or (N, *{self.input_shape_})")
-        x = x.reshape(x.shape[0], d).to(self.means_.device, self.means_.dtype)
-        if not bool(torch.isfinite(x).all()):
-            raise AdvlabError("x: contains NaN or inf")
-        return x
+        return x.reshape(x.shape[0], d).to(self.means_.device, self.means_.dtype)
 
     def component_log_likelihoods(self, x: Tensor) -> Tensor:
         """log pi_k + log N(x; mu_k, A_k A_k^T + D_k): (N, ...) -> (N, K), log pi included.
@@ -233,9 +230,14 @@ class MFA:
         x, mix = self._flat(x), self.mixture()
         mats = lowrank.scoring_matrices(mix) if x.dtype == torch.float64 else None
         step = min(self.batch_size, _SCORE_ROWS)
-        parts = [lowrank.component_logpdf(x[i:i + step], mix, mats) + mix.log_weights
+        parts = [lowrank.component_logpdf(x[i:i + step], mix, mats)
                  for i in range(0, x.shape[0], step)]
-        return torch.cat(parts) if parts else x.new_zeros(0, mix.n_components)
+        out = torch.cat(parts) if parts else x.new_zeros(0, mix.n_components)
+        # finite x gives finite log N (before log pi); checking the (N, K) result is
+        # cheaper than a pass over the (N, d) input
+        if not bool(torch.isfinite(out).all()):
+            raise AdvlabError("x: contains NaN or inf")
+        return out + mix.log_weights
 
     def score_samples(self, x: Tensor) -> Tensor:
         """Log-density log p(x) per sample: (N, ...) -> (N,)."""
