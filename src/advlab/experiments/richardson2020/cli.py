@@ -34,7 +34,7 @@ def _parse_set(items: tuple[str, ...]) -> dict[str, object]:
 
 
 @click.command(name="richardson2020")
-@click.option("--dataset", type=click.Choice(["mnist5k", "fashion-mnist", "mnist", "celeba"]),
+@click.option("--dataset", type=click.Choice(["mnist5k", "fashion-mnist", "mnist", "celeba", "digits"]),
               default="mnist5k", show_default=True, help="Real dataset the MFA models are fitted to.")
 @click.option("--pairs", default=None,
               help="Class pairs, e.g. 0-6,2-7,4-5 (CelebA: attribute names). Default: the "
