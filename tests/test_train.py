@@ -269,3 +269,26 @@ def test_cli_errors_are_one_line(args: list[str], needle: str, tmp_path: Path,
     err = capsys.readouterr().err.strip()
     assert e.value.code == 2
     assert needle in err and err.startswith("advlab: error: ") and "\n" not in err
+
+
+def test_trades_and_pgd_respect_an_unbounded_box() -> None:
+    """With box='none' the inner maximisation may leave [0, 1] (synthetic MFA data)."""
+    from advlab.attacks.pgd import pgd_perturb
+    from advlab.train import AdvConfig
+    from advlab.train.trades import trades_perturb
+
+    torch.manual_seed(0)
+    model = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(4, 2))
+    x = torch.full((8, 1, 2, 2), 0.99)
+    y = torch.zeros(8, dtype=torch.long)
+    free = AdvConfig(kind="trades", eps=1.0, steps=3, box="none")
+    unit = AdvConfig(kind="trades", eps=1.0, steps=3)
+    assert free.box_bounds is None and unit.box_bounds == (0.0, 1.0)
+    x_free = trades_perturb(model, x, norm="l2", eps=1.0, steps=3, step_size=0.5, box=free.box_bounds)
+    x_unit = trades_perturb(model, x, norm="l2", eps=1.0, steps=3, step_size=0.5, box=unit.box_bounds)
+    assert x_free.max() > 1.0 and x_unit.max() <= 1.0
+    assert (x_free - x).flatten(1).norm(dim=1).max() <= 1.0 + 1e-5
+    x_pgd = pgd_perturb(model, x, y, norm="l2", eps=1.0, steps=3, step_size=0.5, box=None)
+    assert (x_pgd > 1.0).any()
+    with pytest.raises(AdvlabError, match="box"):
+        AdvConfig(box="clip")  # type: ignore[arg-type]

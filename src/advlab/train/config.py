@@ -26,6 +26,9 @@ class AdvConfig:
             paper starts from the original image (default). TRADES always starts at
             x + 0.001 * N(0, I), as in its reference code.
         beta: TRADES trade-off weight (ignored by PGD).
+        box: ``unit`` keeps adversarial inputs in [0, 1] (real images); ``none`` leaves
+            them unbounded (synthetic MFA data, whose samples leave [0, 1]: clipping
+            would move the attack off the data's density).
     """
 
     kind: Literal["pgd", "trades"] = "pgd"
@@ -35,8 +38,11 @@ class AdvConfig:
     step_size: float | None = None
     random_start: bool = False
     beta: float = 6.0
+    box: Literal["unit", "none"] = "unit"
 
     def __post_init__(self) -> None:
+        if self.box not in ("unit", "none"):
+            raise AdvlabError(f"box: got {self.box!r}; expected 'unit' or 'none'")
         if self.kind not in ("pgd", "trades"):
             raise AdvlabError(f"--adv: got kind {self.kind!r}; expected pgd or trades")
         if self.norm not in ("l2", "linf"):
@@ -49,6 +55,11 @@ class AdvConfig:
             raise AdvlabError(f"--adv-step-size: got {self.step_size!r}; expected a number > 0")
         if not self.beta >= 0:
             raise AdvlabError(f"--trades: got beta {self.beta!r}; expected beta >= 0")
+
+    @property
+    def box_bounds(self) -> tuple[float, float] | None:
+        """The box as the attacks take it: (0, 1) or None."""
+        return (0.0, 1.0) if self.box == "unit" else None
 
     @property
     def resolved_step_size(self) -> float:

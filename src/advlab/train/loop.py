@@ -108,11 +108,12 @@ def _loss(cfg: TrainConfig, net: nn.Module, raw: nn.Module, x: Tensor, y: Tensor
         from advlab.attacks.pgd import pgd_perturb
 
         x_adv = pgd_perturb(raw, x, y, norm=adv.norm, eps=adv.eps, steps=adv.steps,
-                            step_size=adv.resolved_step_size, random_start=adv.random_start)
+                            step_size=adv.resolved_step_size, random_start=adv.random_start,
+                            box=adv.box_bounds)
         logits = net(x_adv)
         return F.cross_entropy(logits, y), logits
     x_adv = trades_perturb(raw, x, norm=adv.norm, eps=adv.eps, steps=adv.steps,
-                           step_size=adv.resolved_step_size)
+                           step_size=adv.resolved_step_size, box=adv.box_bounds)
     both = net(torch.cat([x, x_adv]))  # one forward: DDP-friendly, BN sees both halves
     nat, adv_logits = both[: len(x)], both[len(x):]
     return trades_loss(nat, adv_logits, y, adv.beta), nat

@@ -11,19 +11,20 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 
-def _project(x_adv: Tensor, x: Tensor, norm: str, eps: float) -> Tensor:
-    """Project onto the eps-ball around x (per sample) and the box [0, 1]."""
+def _project(x_adv: Tensor, x: Tensor, norm: str, eps: float,
+             box: tuple[float, float] | None) -> Tensor:
+    """Project onto the eps-ball around x (per sample), then the box (None: unbounded)."""
     delta = x_adv - x
     if norm == "linf":
         delta = delta.clamp(-eps, eps)
     else:
         n = delta.flatten(1).norm(dim=1).clamp_min(1e-12).view(-1, *[1] * (x.dim() - 1))
         delta = delta * torch.clamp(eps / n, max=1.0)
-    return (x + delta).clamp(0.0, 1.0)
+    return x + delta if box is None else (x + delta).clamp(*box)
 
 
 def trades_perturb(model: nn.Module, x: Tensor, *, norm: str, eps: float, steps: int,
-                   step_size: float) -> Tensor:
+                   step_size: float, box: tuple[float, float] | None = (0.0, 1.0)) -> Tensor:
     """Maximise KL(f(x) || f(x_adv)) over the ball; the model runs in eval mode.
 
     Args:
@@ -31,16 +32,17 @@ def trades_perturb(model: nn.Module, x: Tensor, *, norm: str, eps: float, steps:
             parameter gradient is accumulated.
         x: clean batch (N, C, H, W) in [0, 1].
         norm: ``l2`` (normalised gradient steps) or ``linf`` (sign steps).
+        box: bounds of valid inputs, ``(0, 1)`` for images; ``None`` for unbounded data.
 
     Returns:
-        x_adv (N, C, H, W), detached, with ||x_adv - x|| <= eps and in [0, 1].
+        x_adv (N, C, H, W), detached, with ||x_adv - x|| <= eps and inside the box.
     """
     was_training = model.training
     model.eval()
     try:
         with torch.no_grad():
             p_nat = F.softmax(model(x), dim=1)
-        x_adv = _project(x + 0.001 * torch.randn_like(x), x, norm, eps)
+        x_adv = _project(x + 0.001 * torch.randn_like(x), x, norm, eps, box)
         for _ in range(steps):
             x_adv.requires_grad_(True)
             kl = F.kl_div(F.log_softmax(model(x_adv), dim=1), p_nat, reduction="sum")
@@ -50,7 +52,7 @@ def trades_perturb(model: nn.Module, x: Tensor, *, norm: str, eps: float, steps:
             else:
                 gn = g.flatten(1).norm(dim=1).clamp_min(1e-12).view(-1, *[1] * (x.dim() - 1))
                 step = g / gn
-            x_adv = _project(x_adv.detach() + step_size * step, x, norm, eps)
+            x_adv = _project(x_adv.detach() + step_size * step, x, norm, eps, box)
     finally:
         model.train(was_training)
     return x_adv.detach()
