@@ -19,8 +19,8 @@ if TYPE_CHECKING:
 
 
 def load_dataset(
-    name: str, split: str = "train", data_root: "str | os.PathLike[str] | None" = None
-) -> "tuple[torch.Tensor, torch.Tensor]":
+    name: str, split: str = "train", data_root: str | os.PathLike[str] | None = None
+) -> tuple[torch.Tensor, torch.Tensor]:
     """Load a dataset by name (see ``advlab datasets list``).
 
     Returns:
@@ -31,7 +31,7 @@ def load_dataset(
     return _load(name, split=split, data_root=data_root)
 
 
-def load_model(path: "str | os.PathLike[str]", device: str = "cpu") -> Any:
+def load_model(path: str | os.PathLike[str], device: str = "cpu") -> Any:
     """Load a checkpoint folder (``model.safetensors`` + ``config.json``) as an eval-mode model."""
     from advlab.models.checkpoint import load_model as _load
 
