@@ -6,6 +6,7 @@ import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -50,6 +51,10 @@ STAGES: tuple[Stage, ...] = (
 )
 
 
+def _call(st: Stage, seed: int, device: str, force: bool, d: Path) -> dict[str, Any]:
+    return st.run(d, seed, device, force)
+
+
 def _eta(seconds: float) -> str:
     m, s = divmod(int(max(seconds, 0)), 60)
     return f"{m}m{s:02d}s"
@@ -69,9 +74,7 @@ def run(out: str | Path = "runs/demo", *, seed: int = 0, device: str = "cpu", fo
         print(f"[demo] stage {i}/{len(STAGES)}: {st.title} — "
               f"{'cached' if cached else 'running'}; elapsed {_eta(time.monotonic() - t0)}, "
               f"about {_eta(left)} left", file=sys.stderr, flush=True)
-        results[st.name] = run_dir.stage(
-            st.name, lambda d, st=st: st.run(d, seed, device, force)  # noqa: B023
-        )
+        results[st.name] = run_dir.stage(st.name, partial(_call, st, seed, device, force))
         left -= st.budget_s
     results["command"] = command
     results["seed"] = seed
