@@ -62,12 +62,17 @@ class BayesOptimalClassifier(nn.Module):
 
     @property
     def dim(self) -> int:
-        return int(self.c0_means.shape[1])
+        return int(self.mixture(0).means.shape[1])
+
+    @property
+    def dtype(self) -> torch.dtype:
+        """The dtype the class densities are evaluated in (the MFAs', float64 by default)."""
+        return self.mixture(0).means.dtype
 
     def _flat(self, x: Tensor) -> Tensor:
         if x.ndim < 2 or x[0].numel() != self.dim:
             raise bad_argument("x", tuple(x.shape), f"shape (N, {self.dim}) or (N, *{self.input_shape})")
-        return x.reshape(x.shape[0], self.dim).to(self.c0_means.dtype)
+        return x.reshape(x.shape[0], self.dim).to(self.dtype)
 
     def component_scores(self, x: Tensor, c: int) -> Tensor:
         """log pi_k + log N_k(x) for the components of class ``c``: (N, ...) -> (N, K_c)."""

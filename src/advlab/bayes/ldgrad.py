@@ -98,8 +98,8 @@ class LDGrad(MinNormAttack):
         with torch.no_grad():
             for chunk in torch.arange(len(x)).split(self.config["batch_size"]):
                 b = None if bounds is None else tuple(
-                    (t[chunk] if t.dim() else t).reshape(len(chunk), -1).to(model.c0_means.dtype)
-                    if t.dim() else t.to(model.c0_means.dtype) for t in bounds)
+                    t[chunk].reshape(len(chunk), -1).to(model.dtype) if t.dim()
+                    else t.to(model.dtype) for t in bounds)
                 x0 = model._flat(x[chunk])
                 adv = self._attack(model, x0, y[chunk].to(x0.device), b)  # type: ignore[arg-type]
                 out[chunk] = adv.reshape(out[chunk].shape).to(x.dtype)
@@ -119,8 +119,8 @@ class LDGrad(MinNormAttack):
             src, tgt = model.mixture(c), model.mixture(1 - c)
             per_block = _ELEMENTS // (src.n_components * src.dim * self._n_targets(tgt))
             for part in idx.split(max(1, per_block)):
-                b = None if bounds is None else tuple(
-                    v[part] if v.dim() and v.shape[0] == len(x0) else v for v in bounds)
+                b = None if bounds is None else (_rows(bounds[0], part, len(x0)),
+                                                 _rows(bounds[1], part, len(x0)))
                 best[part], found[part] = self._attack_class(model, x0[part], c, src, tgt, b)
         return self._refine(model, x0, best, y, found)
 
@@ -213,6 +213,11 @@ class LDGrad(MinNormAttack):
         logits in the caller's dtype (with D = 1e-6, float32 rounding of x alone moves a
         log-likelihood by ~0.01 nats, and float32 logits near 500 resolve 3e-5)."""
         return model(x.to(self._out_dtype)).argmax(1) != y
+
+
+def _rows(v: Tensor, rows: Tensor, n: int) -> Tensor:
+    """``v[rows]`` for a per-sample bound (n, d); a scalar bound unchanged."""
+    return v[rows] if v.dim() and v.shape[0] == n else v
 
 
 def _class_gap(mode: str, x: Tensor, src: lowrank.LowRankMixture, tgt: lowrank.LowRankMixture
