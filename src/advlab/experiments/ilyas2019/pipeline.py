@@ -101,9 +101,10 @@ class Pipeline:
                     d, cfg.constructed_train, self._original_like("d_r"), "D (same images as D_R)"))
                 for row in ("standard", "adversarial", "d_r", "d_nr", "original"):
                     self.add(f"eval_table7_{row}", partial(evals.table7_row, self, row=row))
+            if group[0] == "d_rand_robust":
+                self.add("eval_relabel", lambda d: evals.relabel_tables(self, d))
         for row in ("d_r_noise", "d_nr_noise"):
             self.add(f"eval_table7_{row}", partial(evals.table7_row, self, row=row))
-        self.add("eval_relabel", lambda d: evals.relabel_tables(self, d))
         self.add("construct_d_r_test", lambda d: stages.construct(
             d, "robust", cfg, source=self.ckpt("source_robust"), dataset=cfg.dataset,
             seed=self.seed + 1, device=self.device, data_root=self.data_root, split="test",
