@@ -13,6 +13,7 @@ Stage order (names are the sub-folders of ``--out``):
 
 from __future__ import annotations
 
+import dataclasses
 import shlex
 import sys
 import time
@@ -152,7 +153,8 @@ class Pipeline:
         import advlab
 
         arch, kwargs = stages.TRANSFER_MODELS.get(label, (label, {}))
-        on_d = self._train(d / "on_d", self.cfg.transfer_train,
+        scale = stages.TRANSFER_LR_SCALE.get(label, 1.0)
+        on_d = self._train(d / "on_d", _scaled_lr(self.cfg.transfer_train, scale),
                            stages.subset(self.train, self.cfg.transfer_n_train, self.seed + 2),
                            f"D ({label})", arch=arch, model_kwargs=kwargs, seed=self.seed + 1)
         on_d["checkpoint"] = f"on_d/{on_d['checkpoint']}"
@@ -160,11 +162,16 @@ class Pipeline:
             on_det = dict(self.results["train_d_det"])  # same data, settings and seed: reuse
             on_det["checkpoint"] = f"../train_d_det/{on_det['checkpoint']}"
         else:
-            on_det = self._train(d / "on_d_det", self.cfg.constructed_train,
+            on_det = self._train(d / "on_d_det", _scaled_lr(self.cfg.constructed_train, scale),
                                  advlab.load_dataset(self.artifact("d_det")), f"d_det ({label})",
                                  arch=arch, model_kwargs=kwargs)
             on_det["checkpoint"] = f"on_d_det/{on_det['checkpoint']}"
         return {"arch": arch, "model_kwargs": kwargs, "on_d": on_d, "on_d_det": on_det}
+
+
+def _scaled_lr(settings: Any, scale: float) -> Any:
+    """``settings`` with its learning rate multiplied by ``scale`` (unchanged when 1)."""
+    return settings if scale == 1.0 else dataclasses.replace(settings, lr=settings.lr * scale)
 
 
 def _timed(fn: Callable[[Path], Any], d: Path) -> Any:

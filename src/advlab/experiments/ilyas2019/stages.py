@@ -24,6 +24,10 @@ TRANSFER_MODELS: dict[str, tuple[str, dict[str, Any]]] = {
     "allconv": ("allconv", {"width": 16}),
 }
 
+#: Learning-rate factors per Figure 3 label. The all-convolutional net has no batch
+#: normalisation and diverges (loss -> nan) under SGD at the CNN's lr 0.05; at 0.01 it trains.
+TRANSFER_LR_SCALE: dict[str, float] = {"allconv": 0.2}
+
 
 def subset(data: Data, n: int | None, seed: int) -> Data:
     """A seeded random subset of ``n`` samples (all of them when n is None or too large).
