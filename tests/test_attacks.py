@@ -128,6 +128,25 @@ def test_fmn_from_adversarial_init_reaches_the_boundary() -> None:
     assert ((res.norms[usable] - dist[usable]) / dist[usable]).abs().max() < 0.01
 
 
+def test_fmn_box_faces_do_not_stall_before_the_boundary() -> None:
+    """Half the pixels sit at 0 and the descent direction pushes them below 0 (blocked by the
+    box). The box-constrained minimal norm is |f| / ||w_free||; before the fix FMN stalled
+    at radius ||delta|| + |f| / ||w|| (clip-shrunk) and never became adversarial."""
+    model = TwoLogits(20)
+    with torch.no_grad():
+        model.lin.weight[:] = torch.cat([torch.full((10,), 0.5), torch.full((10,), -3.0)])
+        model.lin.bias[:] = -3.2
+    free = 0.3 + 0.3 * torch.rand(100, 10)
+    x = torch.cat([free, torch.zeros(100, 10)], dim=1).view(100, 1, 4, 5)
+    y = model.label(x)
+    assert (y == 0).all()
+    with torch.no_grad():
+        expected = model.lin(x.flatten(1)).squeeze(1).abs() / model.lin.weight[0, :10].norm()
+    res = FMN(steps=100)(model, x, y)
+    assert res.success.all()
+    assert ((res.norms - expected) / expected).abs().max() < 0.01
+
+
 def test_pgd_succeeds_exactly_on_points_within_eps_of_linear_boundary() -> None:
     model = TwoLogits(20)
     x = torch.randn(400, 1, 4, 5)

@@ -173,7 +173,7 @@ class FixedEpsAttack(Attack):
             prev: AttackResult | None = None
             for e in sorted(eps_list):
                 x_adv = self._run_nested(model, x, y, e, target, clean, prev)
-                success, n = verify(model, x, y, x_adv, target, self.norm, e, bounds)
+                success, n = self._verify_nested(model, x, y, x_adv, target, e, bounds, prev)
                 results[e] = prev = AttackResult(x_adv, success, n, self.norm, e, clean)
             results = {e: results[e] for e in eps_list}
         top = results[max(eps_list)]
@@ -194,6 +194,23 @@ class FixedEpsAttack(Attack):
             t = None if target is None else target[todo]
             x_adv[todo] = self._run(model, x[todo], y[todo], eps, t, clean[todo])
         return x_adv
+
+    def _verify_nested(self, model: nn.Module, x: Tensor, y: Tensor, x_adv: Tensor,
+                       target: Tensor | None, eps: float, bounds: Bounds,
+                       prev: AttackResult | None) -> tuple[Tensor, Tensor]:
+        """Verify ``x_adv``; rows carried over unchanged from the smaller eps ``prev`` (nested
+        reuse) were verified there on the very same tensors and keep that verdict."""
+        if prev is None or not self.config.get("early_stop", False):
+            return verify(model, x, y, x_adv, target, self.norm, eps, bounds)
+        keep = prev.success & (x_adv == prev.x_adv).flatten(1).all(dim=1)
+        success, n = prev.success.clone(), prev.norms.clone()
+        todo = ~keep
+        if todo.any():
+            b = None if bounds is None else tuple(t[todo] if t.dim() else t for t in bounds)
+            t = None if target is None else target[todo]
+            success[todo], n[todo] = verify(model, x[todo], y[todo], x_adv[todo], t, self.norm,
+                                            eps, b)  # type: ignore[arg-type]
+        return success, n
 
     def _run(self, model: nn.Module, x: Tensor, y: Tensor, eps: float,
              target: Tensor | None, clean_success: Tensor) -> Tensor:

@@ -32,6 +32,23 @@ from advlab.attacks.threat import (
 from advlab.errors import bad_argument
 
 
+def _feasible(grad: Tensor, xa: Tensor, bounds: Bounds) -> Tensor:
+    """Zero the components of ``grad`` (m,C,H,W) whose descent step ``-grad`` would leave the
+    box at pixels already on its faces (MNIST background pixels sit at exactly 0).
+
+    Without it, the normalised step spends most of its length on pixels that the box clips
+    away, and before the first adversarial point the linearised distance
+    ``|diff| / ||grad||`` under-estimates the distance along the feasible directions: the
+    radius then stays at ``||delta|| + |diff| / ||grad||``, with ``||delta||`` shrunk by the
+    clip, and the iterate stalls short of the boundary (measured on the mnist5k CNN: 3% of
+    points never became adversarial although PGD fools them at eps 0.5).
+    """
+    if bounds is None:
+        return grad
+    blocked = ((xa <= bounds[0]) & (grad > 0)) | ((xa >= bounds[1]) & (grad < 0))
+    return grad.masked_fill(blocked, 0.0)
+
+
 def _cosine(start: float, end: float, k: int, steps: int) -> float:
     return end + (start - end) * (1 + math.cos(math.pi * k / steps)) / 2
 
@@ -115,6 +132,7 @@ class FMN(MinNormAttack):
                 found |= adv
             if grad is None:
                 break
+            grad = _feasible(grad, x0 + delta, bounds)
             gamma = _cosine(cfg["gamma"], cfg["gamma_final"], k, steps)
             alpha = _cosine(cfg["max_stepsize"], self.min_stepsize, k, steps)
             to_boundary = diff.detach().abs() / norms(grad, "l2").clamp_min(1e-12)

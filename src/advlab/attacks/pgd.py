@@ -151,7 +151,8 @@ class PGD(FixedEpsAttack):
             for chunk in todo.split(cfg["batch_size"]):
                 t = None if target is None else target[chunk]
                 b = None if bounds is None else _take(bounds, chunk)
-                xa, succ, val = self._one_run(model, x[chunk], y[chunk], t, eps, step, b, gen)
+                xa, succ, val = self._one_run(model, x[chunk], y[chunk], t, eps, step, b, gen,
+                                              final_check=cfg["restarts"] > 1)
                 better = succ | (val > best_loss[chunk])
                 best_x[chunk[better]] = xa[better]
                 best_loss[chunk[better]] = val[better]
@@ -159,9 +160,14 @@ class PGD(FixedEpsAttack):
         return best_x
 
     def _one_run(self, model: nn.Module, x0: Tensor, y: Tensor, target: Tensor | None,
-                 eps: float, step: float, bounds: Bounds, gen: torch.Generator
-                 ) -> tuple[Tensor, Tensor, Tensor]:
-        """One PGD run on a batch; returns (x_adv (m,C,H,W), success (m,), objective (m,))."""
+                 eps: float, step: float, bounds: Bounds, gen: torch.Generator,
+                 final_check: bool = True) -> tuple[Tensor, Tensor, Tensor]:
+        """One PGD run on a batch; returns (x_adv (m,C,H,W), success (m,), objective (m,)).
+
+        With ``final_check=False`` (a single run: nothing to compare against, and the base
+        verifies every returned tensor anyway) the last iterates of the samples still active
+        are returned without another forward pass, with success False and objective +inf.
+        """
         norm, early = self.norm, self.config["early_stop"]
         x_adv = x0.clone()
         if self.config["random_start"] and eps > 0:
@@ -181,9 +187,12 @@ class PGD(FixedEpsAttack):
             x0i, bi = x0[idx], None if bounds is None else _take(bounds, idx)
             x_adv = x_adv + step * normalized_step(grad, norm)
             x_adv = clamp_box(x0i + project_ball(x_adv - x0i, norm, eps), bi)
+        out_x[idx] = x_adv
+        if not final_check:
+            out_val[idx] = float("inf")
+            return out_x, out_succ, out_val
         with torch.no_grad():
             logits = model(x_adv)
-        out_x[idx] = x_adv
         out_succ[idx] = is_adversarial(logits, y[idx], _sub(target, idx))
         out_val[idx] = objective(logits, y[idx], _sub(target, idx), self.loss)
         return out_x, out_succ, out_val

@@ -74,7 +74,7 @@ def clamp_box(x: Tensor, bounds: Bounds) -> Tensor:
     """Clip ``x`` (N,C,H,W) into the resolved box (identity when unbounded)."""
     if bounds is None:
         return x
-    return torch.maximum(torch.minimum(x, bounds[1]), bounds[0])
+    return torch.clamp(x, bounds[0], bounds[1])  # one kernel; tensor bounds broadcast
 
 
 def norms(delta: Tensor, norm: str) -> Tensor:
