@@ -33,8 +33,8 @@ class CWL2(MinNormAttack):
 
     Args (keyword-only, stored in ``.config``): steps (500), search_steps (3), lr (0.01)
     (Bayes-optimal paper, Appendix C.1), initial_const (1e-2, the CleverHans default the
-    paper used), kappa (confidence, 0), abort_early (stop a search step when the loss has
-    not decreased by 0.01% over steps/10 iterations), box, batch_size.
+    paper used), kappa (confidence, 0), abort_early (stop a search step once no sample's
+    loss has decreased by 0.01% over the last steps/10 iterations), box, batch_size.
     """
 
     def __init__(self, *, steps: int = 500, search_steps: int = 3, lr: float = 0.01,
@@ -81,14 +81,16 @@ class CWL2(MinNormAttack):
         delta = torch.zeros_like(x0, requires_grad=True)
         opt = torch.optim.Adam([delta], lr=float(self.config["lr"]))
         found = torch.zeros(len(x0), dtype=torch.bool, device=x0.device)
-        prev, check_every = float("inf"), max(1, steps // 10)
+        prev = torch.full((len(x0),), float("inf"), device=x0.device)
+        check_every = max(1, steps // 10)
         for it in range(steps + 1):
             with torch.enable_grad():
                 x_adv = x0 + delta
                 logits = model(x_adv)
                 m = margin(logits, y) if target is None else -margin(logits, target)
                 l2sq = delta.flatten(1).pow(2).sum(1)
-                loss = (l2sq + c * torch.clamp(kappa - m, min=0)).sum()
+                per_sample = l2sq + c * torch.clamp(kappa - m, min=0)
+                loss = per_sample.sum()
                 grad_needed = it < steps
                 (grad,) = torch.autograd.grad(loss, delta) if grad_needed else (None,)
             with torch.no_grad():
@@ -100,9 +102,13 @@ class CWL2(MinNormAttack):
             if not grad_needed:
                 break
             if self.config["abort_early"] and it % check_every == 0 and it > 0:
-                if float(loss.detach()) > prev * 0.9999:
+                # Stop only when every sample has stalled: a batch-summed test would stop
+                # samples that are still approaching the boundary (Adam steps are per-element,
+                # so samples do not interact otherwise).
+                current = per_sample.detach()
+                if bool((current > prev * 0.9999).all()):
                     break
-                prev = float(loss.detach())
+                prev = current
             delta.grad = grad
             opt.step()
             with torch.no_grad():
