@@ -10,17 +10,14 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from advlab.attacks.threat import normalized_step, project_ball
+
 
 def _project(x_adv: Tensor, x: Tensor, norm: str, eps: float,
              box: tuple[float, float] | None) -> Tensor:
     """Project onto the eps-ball around x (per sample), then the box (None: unbounded)."""
-    delta = x_adv - x
-    if norm == "linf":
-        delta = delta.clamp(-eps, eps)
-    else:
-        n = delta.flatten(1).norm(dim=1).clamp_min(1e-12).view(-1, *[1] * (x.dim() - 1))
-        delta = delta * torch.clamp(eps / n, max=1.0)
-    return x + delta if box is None else (x + delta).clamp(*box)
+    out = x + project_ball(x_adv - x, norm, eps)
+    return out if box is None else out.clamp(*box)
 
 
 def trades_perturb(model: nn.Module, x: Tensor, *, norm: str, eps: float, steps: int,
@@ -47,12 +44,7 @@ def trades_perturb(model: nn.Module, x: Tensor, *, norm: str, eps: float, steps:
             x_adv.requires_grad_(True)
             kl = F.kl_div(F.log_softmax(model(x_adv), dim=1), p_nat, reduction="sum")
             (g,) = torch.autograd.grad(kl, x_adv)
-            if norm == "linf":
-                step = g.sign()
-            else:
-                gn = g.flatten(1).norm(dim=1).clamp_min(1e-12).view(-1, *[1] * (x.dim() - 1))
-                step = g / gn
-            x_adv = _project(x_adv.detach() + step_size * step, x, norm, eps, box)
+            x_adv = _project(x_adv.detach() + step_size * normalized_step(g, norm), x, norm, eps, box)
     finally:
         model.train(was_training)
     return x_adv.detach()
