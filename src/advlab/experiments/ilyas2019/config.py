@@ -184,7 +184,9 @@ def _coerce(name: str, current: Any, value: Any) -> Any:
         if current is None and value.lower() == "none":
             return None
     except ValueError:
-        raise bad_argument(name, value, f"a value of type {type(current).__name__}") from None
+        kind = "comma-separated values, e.g. 0.5,1.0" if isinstance(current, tuple) \
+            else f"a value of type {type(current).__name__}"
+        raise bad_argument(name, value, kind) from None
     return value
 
 
