@@ -1,6 +1,7 @@
 """Attack base: input validation, one eps or a list, verified uniform results.
 
-Subclasses write only ``_run`` (fixed-eps attacks) or ``_run_min`` (minimum-norm attacks);
+Subclasses write only ``_run`` (fixed-eps attacks) or ``_attack_batch`` (minimum-norm attacks,
+one chunk at a time; ``_run_min`` when the whole input is needed at once);
 the base owns the common work, as in foolbox 3: validating inputs, putting the model in
 eval mode (restored after), splitting a list of eps, and verifying every result
 (``||delta|| <= eps + 1e-6``, inside the box, success recomputed on the returned tensors).
@@ -241,4 +242,20 @@ class MinNormAttack(Attack):
 
     def _run_min(self, model: nn.Module, x: Tensor, y: Tensor, target: Tensor | None,
                  bounds: Bounds, init: Tensor | None) -> Tensor:
+        """Attack ``x`` (N,C,H,W) in chunks of ``config["batch_size"]``; returns x_adv (N,C,H,W).
+
+        Per-sample tensors (labels, targets, starting points, per-sample bounds) are sliced
+        with the chunk; scalar bounds are shared.
+        """
+        out = x.clone()
+        for chunk in torch.arange(len(x), device=x.device).split(self.config["batch_size"]):
+            b = None if bounds is None else tuple(t[chunk] if t.dim() else t for t in bounds)
+            t = None if target is None else target[chunk]
+            start = None if init is None else init[chunk]
+            out[chunk] = self._attack_batch(model, x[chunk], y[chunk], t, b, start)  # type: ignore[arg-type]
+        return out
+
+    def _attack_batch(self, model: nn.Module, x: Tensor, y: Tensor, target: Tensor | None,
+                      bounds: Bounds, init: Tensor | None) -> Tensor:
+        """Attack one chunk (m,C,H,W); returns its x_adv. Subclasses write this."""
         raise NotImplementedError

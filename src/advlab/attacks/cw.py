@@ -50,14 +50,9 @@ class CWL2(MinNormAttack):
         for name, v in (("lr", lr), ("initial_const", initial_const), ("kappa", kappa)):
             check_eps(v, name)
 
-    def _run_min(self, model: nn.Module, x: Tensor, y: Tensor, target: Tensor | None,
-                 bounds: Bounds, init: Tensor | None) -> Tensor:
-        out = x.clone()
-        for chunk in torch.arange(len(x), device=x.device).split(self.config["batch_size"]):
-            b = None if bounds is None else tuple(t[chunk] if t.dim() else t for t in bounds)
-            t = None if target is None else target[chunk]
-            out[chunk] = self._search(model, x[chunk], y[chunk], t, b)  # type: ignore[arg-type]
-        return out
+    def _attack_batch(self, model: nn.Module, x: Tensor, y: Tensor, target: Tensor | None,
+                      bounds: Bounds, init: Tensor | None) -> Tensor:
+        return self._search(model, x, y, target, bounds)
 
     def _search(self, model: nn.Module, x0: Tensor, y: Tensor, target: Tensor | None,
                 bounds: Bounds) -> Tensor:

@@ -79,15 +79,9 @@ class FMN(MinNormAttack):
         self.min_stepsize = max_stepsize / 100 if min_stepsize is None else \
             check_eps(min_stepsize, "min_stepsize")
 
-    def _run_min(self, model: nn.Module, x: Tensor, y: Tensor, target: Tensor | None,
-                 bounds: Bounds, init: Tensor | None) -> Tensor:
-        out = x.clone()
-        for chunk in torch.arange(len(x), device=x.device).split(self.config["batch_size"]):
-            b = None if bounds is None else tuple(t[chunk] if t.dim() else t for t in bounds)
-            t = None if target is None else target[chunk]
-            start = None if init is None else init[chunk]
-            out[chunk] = self._attack(model, x[chunk], y[chunk], t, b, start)  # type: ignore[arg-type]
-        return out
+    def _attack_batch(self, model: nn.Module, x: Tensor, y: Tensor, target: Tensor | None,
+                      bounds: Bounds, init: Tensor | None) -> Tensor:
+        return self._attack(model, x, y, target, bounds, init)
 
     def _boundary_start(self, model: nn.Module, x0: Tensor, y: Tensor, target: Tensor | None,
                         bounds: Bounds, init: Tensor) -> Tensor:
