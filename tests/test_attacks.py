@@ -13,14 +13,7 @@ from advlab.attacks.losses import margin
 from advlab.attacks.threat import norms, random_in_ball
 from advlab.errors import AdvlabError
 
-
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():  # type: ignore[no-untyped-def]
-    """Tiny models on a loaded 2-core machine: one intra-op thread avoids oversubscription."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 class TwoLogits(nn.Module):

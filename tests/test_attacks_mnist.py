@@ -9,14 +9,7 @@ import advlab
 from advlab.attacks import CWL2, FMN, PGD
 from advlab.evaluate.minnorm import fraction_within
 
-
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():  # type: ignore[no-untyped-def]
-    """A loaded 2-core machine: one intra-op thread avoids oversubscription."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.fixture(scope="module")

@@ -24,14 +24,7 @@ from advlab.evaluate import (
 from advlab.evaluate.checks import check_attack, check_model
 from advlab.evaluate.minnorm import fraction_within
 
-
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():  # type: ignore[no-untyped-def]
-    """Tiny models on a loaded 2-core machine: one intra-op thread avoids oversubscription."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 class Linear2(nn.Module):
