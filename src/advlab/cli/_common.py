@@ -68,3 +68,29 @@ def echo_json(obj: Any) -> None:
     from advlab.store import to_jsonable
 
     click.echo(json.dumps(to_jsonable(obj), indent=2))
+
+
+def parse_key_values(items: tuple[str, ...], *, example: str, reserved: tuple[str, ...] = (),
+                     option: str = "--set") -> dict[str, str]:
+    """Split repeated ``--set KEY=VALUE`` options into ``{key: raw value}``.
+
+    Args:
+        items: the option's values as click gives them.
+        example: a valid ``KEY=VALUE`` shown in the error message.
+        reserved: keys that have their own option (``--seed`` etc.) and are refused here.
+
+    Raises:
+        AdvlabError: an item without ``=`` or key, or a reserved key.
+    """
+    from advlab.errors import AdvlabError
+
+    out: dict[str, str] = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        key = key.strip()
+        if not sep or not key:
+            raise AdvlabError(f"{option}: got {item!r}; expected KEY=VALUE, e.g. {example}")
+        if key in reserved:
+            raise AdvlabError(f"{option}: got {item!r}; use --{key.replace('_', '-')} instead")
+        out[key] = value
+    return out

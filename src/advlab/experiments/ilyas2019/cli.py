@@ -12,24 +12,18 @@ from advlab.cli._common import (
     force_option,
     json_option,
     out_option,
+    parse_key_values,
     resolve_device,
     seed_option,
 )
-from advlab.errors import AdvlabError
 
 _RESERVED = ("dataset", "scale", "seed", "device", "out", "force", "data_root")
 
 
 def _parse_set(items: tuple[str, ...]) -> dict[str, str]:
-    out: dict[str, str] = {}
-    for item in items:
-        key, sep, value = item.partition("=")
-        if not sep or not key.strip():
-            raise AdvlabError(f"--set: got {item!r}; expected KEY=VALUE (e.g. n_construct=2000)")
-        if key.strip() in _RESERVED:
-            raise AdvlabError(f"--set: got {item!r}; use --{key.strip().replace('_', '-')} instead")
-        out[key.strip()] = value.strip()
-    return out
+    """``--set KEY=VALUE`` as raw text; the config converts each to its field's type."""
+    return {k: v.strip() for k, v in
+            parse_key_values(items, example="n_construct=2000", reserved=_RESERVED).items()}
 
 
 @click.command("ilyas2019")

@@ -13,23 +13,20 @@ from advlab.cli._common import (
     force_option,
     json_option,
     out_option,
+    parse_key_values,
     resolve_device,
     seed_option,
 )
-from advlab.errors import AdvlabError
 
 
 def _parse_set(items: tuple[str, ...]) -> dict[str, object]:
     """``--set key=value`` (value parsed as JSON when it parses, else kept as text)."""
     out: dict[str, object] = {}
-    for item in items:
-        key, sep, raw = item.partition("=")
-        if not sep or not key.strip():
-            raise AdvlabError(f"--set: got {item!r}; expected KEY=VALUE, e.g. n_train=500")
+    for key, raw in parse_key_values(items, example="n_train=500").items():
         try:
-            out[key.strip()] = json.loads(raw)
+            out[key] = json.loads(raw)
         except json.JSONDecodeError:
-            out[key.strip()] = raw
+            out[key] = raw
     return out
 
 
