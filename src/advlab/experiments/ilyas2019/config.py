@@ -112,21 +112,21 @@ def _quick(dataset: str) -> IlyasConfig:
 
 
 def _medium(dataset: str) -> IlyasConfig:
-    """Fashion-MNIST on a 2-core CPU (about 2-3 hours): 20k images for the source models,
-    5k constructed images per set, 4x the quick preset's inversion steps."""
+    """Fashion-MNIST on a 2-core CPU (about 1.5 hours): 20k images for the source models,
+    5k images per constructed set (1k from noise), 4x the quick preset's inversion steps."""
     return IlyasConfig(
         dataset=dataset, scale="medium", n_train=20000,
         source_train=TrainSettings(epochs=12, lr_drop_epochs=(9,)),
         robust_train=TrainSettings(epochs=8, lr_drop_epochs=(6,)),
         robust_eps=1.0,
-        n_construct=5000, n_construct_noise=2500, robustify_steps=200, robustify_step_size=0.1,
+        n_construct=5000, n_construct_noise=1000, robustify_steps=200, robustify_step_size=0.1,
         noise_steps=400, n_construct_test=1000,
-        n_relabel=10000, relabel_eps=1.5, relabel_steps=20, relabel_step_size=0.2,
-        constructed_train=TrainSettings(epochs=20, lr_drop_epochs=(15,)),
-        eval_eps=(0.5, 1.0), eval_steps=50, n_eval=1000, fig8_eps=0.5,
+        n_relabel=5000, relabel_eps=2.0, relabel_steps=20, relabel_step_size=0.25,
+        constructed_train=TrainSettings(epochs=20, lr_drop_epochs=(15,), augment="crop"),
+        eval_eps=(0.5, 1.0, 1.5), eval_steps=50, n_eval=1000, fig8_eps=1.0,
         fig8_steps=(1, 2, 5, 10, 20, 50, 100, 200), n_fig8=300,
         transfer_train=TrainSettings(epochs=6, lr_drop_epochs=(4,)), transfer_n_train=10000,
-        transfer_eps=1.0, transfer_steps=50, shard_size=1000,
+        transfer_eps=1.5, transfer_steps=50, shard_size=1000,
     )
 
 
