@@ -113,13 +113,14 @@ def _quick(dataset: str) -> IlyasConfig:
 
 def _medium(dataset: str) -> IlyasConfig:
     """Fashion-MNIST on a 2-core CPU (about 1.5 hours): 20k images for the source models,
-    5k images per constructed set (1k from noise), 4x the quick preset's inversion steps."""
+    5k images per constructed set (1k from noise), 6x the quick preset's inversion steps,
+    an eps-2 robust source (docs/ilyas2019.md: "Fashion-MNIST explorations")."""
     return IlyasConfig(
         dataset=dataset, scale="medium", n_train=20000,
         source_train=TrainSettings(epochs=12, lr_drop_epochs=(9,)),
         robust_train=TrainSettings(epochs=8, lr_drop_epochs=(6,)),
-        robust_eps=1.0,
-        n_construct=5000, n_construct_noise=1000, robustify_steps=200, robustify_step_size=0.1,
+        robust_eps=2.0,
+        n_construct=5000, n_construct_noise=1000, robustify_steps=300, robustify_step_size=0.1,
         noise_steps=400, n_construct_test=1000,
         n_relabel=5000, relabel_eps=2.0, relabel_steps=20, relabel_step_size=0.25,
         constructed_train=TrainSettings(epochs=20, lr_drop_epochs=(15,), augment="crop"),
