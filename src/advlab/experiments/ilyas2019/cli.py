@@ -30,7 +30,7 @@ def _parse_set(items: tuple[str, ...]) -> dict[str, str]:
 @click.option("--dataset", default=None,
               help="Dataset name (default per scale: quick mnist5k, medium fashion-mnist, full cifar10).")
 @click.option("--scale", type=click.Choice(["tiny", "quick", "medium", "full"]), default="quick",
-              show_default=True, help="Preset: tiny (CI), quick (CPU minutes), medium (CPU hours), full (GPU).")
+              show_default=True, help="Preset: tiny (CI), quick (CPU minutes), medium (about an hour on a CPU), full (GPU).")
 @click.option("--set", "sets", multiple=True, metavar="KEY=VALUE",
               help="Override a config field, e.g. --set robustify_steps=500 --set constructed_train.epochs=30.")
 @out_option()

@@ -1,7 +1,7 @@
 """Configuration of the features-paper recipe: typed dataclasses and presets per scale.
 
 The paper's settings (CIFAR-10, ResNet-50) are the ``full`` preset; ``quick`` (mnist5k on
-two CPU cores, minutes) and ``medium`` (Fashion-MNIST on a CPU, hours) scale them down.
+two CPU cores, minutes) and ``medium`` (Fashion-MNIST on a CPU, about an hour) scale them down.
 Every number that differs from the paper is justified in ``docs/ilyas2019.md``.
 
 * Table 3 (training on constructed sets): SGD, momentum 0.9, weight decay 5e-4, a
