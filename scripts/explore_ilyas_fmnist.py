@@ -13,6 +13,10 @@ here, with the seeds below:
 * ``dr``: D_R from the eps-1 and the eps-2 source (2,000 images, 100 inversion steps of
   0.1, image start), trained 20 epochs with and without random-crop augmentation, against
   the same 2,000 images unmodified. Needs ``probe`` first.
+* ``det``: D_det at larger relabelling eps (5,000 images, 20 steps of 2.5 eps/20) from
+  the standard and the robust source of a medium run (``--run``), trained as the preset
+  trains (20 epochs, random crops); accuracy on the test set and on the test set
+  relabelled y+1. Asks whether Table 1's D_det reproduces once eps is large enough.
 * ``convergence``: relative representation distance and the source's accuracy on x_r
   after 50-800 inversion steps (256 images, eps-1 source): fixed step 0.1 against a
   step decaying linearly from 0.5. Needs ``probe`` first.
@@ -117,6 +121,32 @@ def dr(out: Path, probe_dir: Path, *, sources: list[str], augments: list[str], n
     return res
 
 
+def det(out: Path, run: Path, eps_list: list[float], n: int = 5000) -> dict[str, Any]:
+    """D_det from a medium run's standard and robust sources at each eps (see module doc)."""
+    test = advlab.load_dataset(DATASET, "test")
+    relabelled = (test[0], (test[1] + 1) % 10)
+    res: dict[str, Any] = {"run": str(run), "n": n}
+    for eps in eps_list:
+        for src in ("standard", "robust"):
+            name = f"d_det_{src}_eps{eps}"
+            path = construct_dataset("det", source_checkpoint=str(run / f"source_{src}" / "last"),
+                                     dataset=DATASET, out=out / name, n=n, steps=20,
+                                     step_size=2.5 * eps / 20, eps=eps, seed=0, shard_size=1000)
+            stats = read_card(path).get("provenance", {}).get("stats", {})
+            settings = TrainSettings(epochs=20, lr_drop_epochs=(15,), augment="crop")
+            r = stages.train_model(out / f"train_{name}", settings, advlab.load_dataset(str(path)),
+                                   test, arch="cnn", model_kwargs={}, seed=0, device="cpu",
+                                   label=name)
+            m = stages.load(str(out / f"train_{name}" / "last"), "cpu")
+            with torch.no_grad():
+                acc_rel = sum((m(xb).argmax(1) == yb).sum().item() for xb, yb in zip(
+                    relabelled[0].split(1000), relabelled[1].split(1000), strict=True)) / len(test[1])
+            res[name] = {"reached": stats.get("reached_rate"), "test_acc": r["test_acc"],
+                         "relabelled_acc": acc_rel}
+            print(name, res[name], flush=True)
+    return res
+
+
 def convergence(probe_dir: Path, steps: int = 800) -> dict[str, Any]:
     """Inversion progress with a fixed and a decaying step (256 images, eps-1 source)."""
     x, y = advlab.load_dataset(DATASET, "train")
@@ -151,13 +181,16 @@ def convergence(probe_dir: Path, steps: int = 800) -> dict[str, Any]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("study", choices=["probe", "dr", "convergence"])
+    parser.add_argument("study", choices=["probe", "dr", "det", "convergence"])
     parser.add_argument("--out", type=Path, required=True, help="output folder")
     parser.add_argument("--threads", type=int, default=None, help="torch threads")
     parser.add_argument("--dr-sources", default="robust1,robust2",
                         help="dr: comma-separated probe models to invert")
     parser.add_argument("--dr-steps", type=int, default=100, help="dr: inversion steps of 0.1")
     parser.add_argument("--augment", default="none,crop", help="dr: comma-separated augmentations")
+    parser.add_argument("--run", type=Path, default=Path("runs/ilyas-fmnist"),
+                        help="det: a medium run folder (its source_standard / source_robust)")
+    parser.add_argument("--eps", default="2.5,3.0", help="det: comma-separated relabelling eps")
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -168,6 +201,8 @@ def main() -> None:
     elif args.study == "dr":
         res = dr(args.out / "dr", probe_dir, sources=args.dr_sources.split(","),
                  augments=args.augment.split(","), steps=args.dr_steps)
+    elif args.study == "det":
+        res = det(args.out / "det", args.run, [float(e) for e in args.eps.split(",")])
     else:
         res = convergence(probe_dir)
     res["command"] = shlex.join(["python", *sys.argv])
