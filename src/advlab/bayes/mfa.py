@@ -23,11 +23,20 @@ from typing import Any
 
 import torch
 from safetensors.torch import load_file, save_file
+from sklearn.base import BaseEstimator, DensityMixin
 from torch import Tensor
 from tqdm.auto import tqdm
 
 from advlab.bayes import lowrank
 from advlab.bayes._init import init_params
+from advlab.bayes._sklearn import (
+    NotFittedError,
+    array_to_tensor,
+    as_output,
+    check_tensor,
+    is_batch_source,
+    seed_from,
+)
 from advlab.errors import AdvlabError, bad_argument
 from advlab.store import atomic_path, atomic_write_json, read_json, sha256_file
 
@@ -38,13 +47,14 @@ _PARAMS = ("n_components", "n_factors", "max_iter", "tol", "reg_covar", "init",
            "init_size", "batch_size", "device", "dtype", "random_state")
 
 
-def _generator(random_state: int | torch.Generator | None, device: torch.device
-               ) -> torch.Generator:
+def _generator(random_state: Any, device: torch.device) -> torch.Generator:
+    """A torch generator from ``random_state``: a torch.Generator (used as is), an int, a
+    NumPy RandomState / Generator (one seed drawn from it) or None (a random seed)."""
     if isinstance(random_state, torch.Generator):
         return random_state
+    seed = seed_from(random_state)
     g = torch.Generator(device=device)
-    g.manual_seed(int(random_state) if random_state is not None
-                  else int(torch.randint(2**62, (1,)).item()))
+    g.manual_seed(seed if seed is not None else int(torch.randint(2**62, (1,)).item()))
     return g
 
 
@@ -101,8 +111,13 @@ class _Batches:
         return torch.cat(parts)
 
 
-class MFA:
-    """Mixture of Factor Analyzers, scikit-learn style.
+class MFA(DensityMixin, BaseEstimator):
+    """Mixture of Factor Analyzers, a scikit-learn density estimator.
+
+    Follows scikit-learn's estimator API: ``get_params(deep)`` / ``set_params``,
+    ``sklearn.base.clone``, ``fit`` returns self, ``score`` (mean log-likelihood),
+    ``predict`` / ``predict_proba`` (components). Inputs are tensors (results are tensors)
+    or 2-D array-likes (validated as scikit-learn does; results are NumPy arrays).
 
     Args:
         n_components: K, the number of Gaussians.
@@ -115,18 +130,18 @@ class MFA:
         batch_size: samples per E-step batch (memory O(batch_size * d)).
         device: ``"cpu"``, ``"cuda"`` or None (CUDA when available).
         dtype: ``"float64"`` (default, exact to 1e-10) or ``"float32"`` (faster on GPU).
-        random_state: int, torch.Generator or None.
+        random_state: int, torch.Generator, NumPy RandomState or None.
 
     Fitted attributes: ``weights_`` (K,), ``means_`` (K, d), ``factors_`` (K, d, l),
-    ``noise_`` (K, d) diagonal variances, ``input_shape_``, ``n_iter_``, ``converged_``,
-    ``ll_history_`` (mean training log-likelihood before each M-step; non-decreasing).
+    ``noise_`` (K, d) diagonal variances, ``input_shape_``, ``n_features_in_`` (d),
+    ``n_iter_``, ``converged_``, ``ll_history_`` (mean training log-likelihood before each
+    M-step; non-decreasing).
     """
 
     def __init__(self, n_components: int = 10, n_factors: int = 6, *, max_iter: int = 100,
                  tol: float = 1e-3, reg_covar: float = 1e-6, init: str = "kmeans",
                  init_size: int = 20000, batch_size: int = 4096, device: str | None = None,
-                 dtype: str = "float64", random_state: int | torch.Generator | None = None
-                 ) -> None:
+                 dtype: str = "float64", random_state: Any = None) -> None:
         self.n_components = n_components
         self.n_factors = n_factors
         self.max_iter = max_iter
@@ -140,10 +155,10 @@ class MFA:
         self.random_state = random_state
 
     # ------------------------------------------------------------------ parameters
-    def get_params(self) -> dict[str, Any]:
-        """The constructor parameters (generators are reported as None)."""
+    def _json_params(self) -> dict[str, Any]:
+        """The constructor parameters as JSON values (a generator random_state becomes None)."""
         p = {k: getattr(self, k) for k in _PARAMS}
-        if isinstance(p["random_state"], torch.Generator):
+        if not isinstance(p["random_state"], int) or isinstance(p["random_state"], bool):
             p["random_state"] = None
         return p
 
@@ -171,18 +186,27 @@ class MFA:
         return torch.device(self.device)
 
     # ------------------------------------------------------------------ fitting
-    def fit(self, x: Source, y: Any = None) -> MFA:
-        """Fit by EM. ``x``: tensor (N, d) / (N, C, H, W), re-iterable or callable of batches."""
+    def fit(self, x: Source | Any, y: Any = None) -> MFA:
+        """Fit by EM. ``x``: tensor (N, d) / (N, C, H, W), re-iterable or callable of
+        batches, or a 2-D array-like (N, d). ``y`` is ignored."""
         self._validate()
+        if not is_batch_source(x):
+            x = array_to_tensor(self, x, reset=True)
         dev, dt = self._torch_device(), _DTYPES[self.dtype]
         data = _Batches(x, self.batch_size, dev, dt)
         head = data.head(self.init_size)
         n_head, d = head.shape
         if n_head < self.n_components:
             raise bad_argument("n_components", self.n_components,
-                               f"at most the number of samples ({n_head})")
+                               f"at most the number of samples (n_samples = {n_head})")
         if self.n_factors >= d:
-            raise bad_argument("n_factors", self.n_factors, f"fewer than the dimension d = {d}")
+            raise bad_argument("n_factors", self.n_factors,
+                               f"fewer than the number of features (n_features = {d})")
+        if n_head < self.n_components * (self.n_factors + 1):
+            raise bad_argument("n_components", self.n_components,
+                               f"at most n_samples // (n_factors + 1) = "
+                               f"{n_head // (self.n_factors + 1)} (n_samples = {n_head})",
+                               "each factor analyser needs n_factors + 1 points")
         gen = _generator(self.random_state, dev)
         params = init_params(head, self.n_components, self.n_factors, self.reg_covar, gen)
         del head
@@ -199,6 +223,7 @@ class MFA:
                 break
         self.weights_, self.means_, self.factors_, self.noise_ = params
         self.input_shape_ = data.input_shape or (d,)
+        self.n_features_in_ = d
         self.n_iter_ = len(history)
         self.ll_history_ = history
         return self
@@ -206,25 +231,27 @@ class MFA:
     # ------------------------------------------------------------------ inference
     def _check_fitted(self) -> None:
         if not hasattr(self, "means_"):
-            raise AdvlabError("MFA: this instance is not fitted yet; call fit(x) or MFA.load(dir)")
+            raise NotFittedError("MFA: this instance is not fitted yet; call fit(x) or "
+                                 "MFA.load(dir)")
 
     def mixture(self) -> lowrank.LowRankMixture:
         """The fitted parameters with precomputed Cholesky factors (for classifiers)."""
         self._check_fitted()
         return lowrank.prepare(self.weights_, self.means_, self.factors_, self.noise_)
 
-    def _flat(self, x: Tensor) -> Tensor:
-        if not isinstance(x, Tensor):
-            raise bad_argument("x", type(x).__name__, "a torch.Tensor")
+    def _flat(self, x: Tensor | Any) -> Tensor:
+        """A tensor (N, ...) or a 2-D array-like as (N, d) in the fitted dtype and device."""
         d = self.means_.shape[1]
-        if x.ndim < 2 or x[0].numel() != d:
-            raise bad_argument("x", tuple(x.shape), f"shape (N, {d}) or (N, *{self.input_shape_})")
+        if not isinstance(x, Tensor):
+            x = array_to_tensor(self, x, reset=False)
+        check_tensor(self, x, d)
         return x.reshape(x.shape[0], d).to(self.means_.device, self.means_.dtype)
 
-    def component_log_likelihoods(self, x: Tensor) -> Tensor:
+    def component_log_likelihoods(self, x: Tensor | Any) -> Tensor:
         """log pi_k + log N(x; mu_k, A_k A_k^T + D_k): (N, ...) -> (N, K), log pi included.
 
         ``logsumexp`` over K gives :meth:`score_samples`; softmax gives :meth:`predict_proba`.
+        Always a tensor (the public methods below follow the input's type).
         """
         self._check_fitted()
         x, mix = self._flat(x), self.mixture()
@@ -239,24 +266,23 @@ class MFA:
             raise AdvlabError("x: contains NaN or inf")
         return out + mix.log_weights
 
-    def score_samples(self, x: Tensor) -> Tensor:
-        """Log-density log p(x) per sample: (N, ...) -> (N,)."""
-        return torch.logsumexp(self.component_log_likelihoods(x), dim=1)
+    def score_samples(self, x: Tensor | Any) -> Any:
+        """Log-density log p(x) per sample: (N, ...) -> (N,) (tensor in, tensor out)."""
+        return as_output(torch.logsumexp(self.component_log_likelihoods(x), dim=1), x)
 
-    def score(self, x: Tensor, y: Any = None) -> float:
-        """Mean log-likelihood per sample (nats)."""
-        return float(self.score_samples(x).mean())
+    def score(self, x: Tensor | Any, y: Any = None) -> float:
+        """Mean log-likelihood per sample (nats); ``y`` is ignored."""
+        return float(torch.logsumexp(self.component_log_likelihoods(x), dim=1).mean())
 
-    def predict_proba(self, x: Tensor) -> Tensor:
+    def predict_proba(self, x: Tensor | Any) -> Any:
         """Responsibilities p(k | x): (N, ...) -> (N, K), rows sum to 1."""
-        return torch.softmax(self.component_log_likelihoods(x), dim=1)
+        return as_output(torch.softmax(self.component_log_likelihoods(x), dim=1), x)
 
-    def predict(self, x: Tensor) -> Tensor:
+    def predict(self, x: Tensor | Any) -> Any:
         """Most responsible component per sample: (N, ...) -> (N,) int64."""
-        return self.component_log_likelihoods(x).argmax(1)
+        return as_output(self.component_log_likelihoods(x).argmax(1), x)
 
-    def sample(self, n: int, random_state: int | torch.Generator | None = None
-               ) -> tuple[Tensor, Tensor]:
+    def sample(self, n: int, random_state: Any = None) -> tuple[Tensor, Tensor]:
         """Draw ``n`` samples x = mu_k + A_k z + sqrt(D_k) eps (noise included).
 
         Returns:
@@ -285,7 +311,7 @@ class MFA:
                    for k in ("weights", "means", "factors", "noise")}
         with atomic_path(out / "mfa.safetensors") as tmp:
             save_file(tensors, str(tmp))
-        meta = {"format": "advlab-mfa/1", "params": {**self.get_params(), "device": None},
+        meta = {"format": "advlab-mfa/1", "params": {**self._json_params(), "device": None},
                 "input_shape": list(self.input_shape_), "n_iter": self.n_iter_,
                 "converged": self.converged_, "ll_history": self.ll_history_,
                 "sha256": sha256_file(out / "mfa.safetensors")}
@@ -327,6 +353,7 @@ class MFA:
         self.weights_, self.means_, self.factors_, self.noise_ = (
             t.to(dt) for t in (weights / weights.sum(), means, factors, noise))
         self.input_shape_ = input_shape or (d,)
+        self.n_features_in_ = int(d)
         self.n_iter_, self.converged_, self.ll_history_ = n_iter, converged, ll_history or []
         self.n_components, self.n_factors = k, int(factors.shape[2])
         return self
