@@ -29,7 +29,7 @@ def one_thread():  # type: ignore[no-untyped-def]
 def mnist5k_cnn_dir(tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-untyped-def]
     """Run folder of a standard small CNN trained on mnist5k (seed 0, 3 epochs, ~96.5%).
 
-    Trained once per test session by advlab's own trainer; holds best/, last/, results.json.
+    Trained once per test session by advlab's own trainer; holds last/ and results.json.
     """
     from advlab.train import TrainConfig, train
 

@@ -156,7 +156,8 @@ def test_card_whose_shape_disagrees_is_refused(artifact: Path) -> None:
     card["shape"] = [1, 28, 27]
     card_path.write_text(json.dumps(card))
     assert card["sha256"] == sha256_file(artifact / "data.safetensors")
-    with pytest.raises(AdvlabError, match=r"card\.json: card says 50 x \[1, 28, 27\]"):
+    with pytest.raises(AdvlabError, match=r"data\.safetensors: tensor 'x' is U8 \[50, 1, 28, 28\] "
+                                          r"but card\.json implies U8 \[50, 1, 28, 27\]"):
         load_dataset(str(artifact))
 
 

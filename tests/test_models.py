@@ -98,15 +98,30 @@ def test_unknown_model_kwarg_is_a_clear_error() -> None:
 
 def test_checkpoint_roundtrip_and_run_folder(tmp_path: Path) -> None:
     model = build_model("cnn", in_shape=(1, 12, 12), num_classes=4, width=4)
-    save_checkpoint(tmp_path / "run" / "best", model, {"metrics": {"test_acc": 0.5}})
+    save_checkpoint(tmp_path / "run" / "last", model, {"metrics": {"test_acc": 0.5}})
     x = torch.rand(3, 1, 12, 12)
-    for path in (tmp_path / "run" / "best", tmp_path / "run"):
+    for path in (tmp_path / "run" / "last", tmp_path / "run"):
         loaded = advlab.load_model(path)
         assert not loaded.training
         torch.testing.assert_close(loaded(x), model.eval()(x))
     _, doc = load_checkpoint(tmp_path / "run")
     assert doc["metrics"] == {"test_acc": 0.5} and doc["model"] == model.config
-    assert not list((tmp_path / "run").glob(".best*"))  # no temporary folders left
+    assert not list((tmp_path / "run").glob(".last*"))  # no temporary folders left
+
+
+def test_run_folder_never_resolves_to_a_test_selected_best(tmp_path: Path) -> None:
+    from advlab.models.checkpoint import checkpoint_folder
+
+    a = build_model("mlp", in_shape=(1, 4, 4), num_classes=2, hidden=[3])
+    b = build_model("mlp", in_shape=(1, 4, 4), num_classes=2, hidden=[3])
+    save_checkpoint(tmp_path / "run" / "best", a)  # an older version's test-selected model
+    with pytest.raises(AdvlabError, match=r"nor a last/ checkpoint; its best/ was selected on the test set"):
+        checkpoint_folder(tmp_path / "run")
+    save_checkpoint(tmp_path / "run" / "last", b)
+    assert checkpoint_folder(tmp_path / "run") == tmp_path / "run" / "last"
+    x = torch.rand(2, 1, 4, 4)
+    torch.testing.assert_close(load_model(tmp_path / "run")(x), b.eval()(x))
+    torch.testing.assert_close(load_model(tmp_path / "run" / "best")(x), a.eval()(x))  # only when named
 
 
 def test_checkpoint_config_not_matching_weights(tmp_path: Path) -> None:
@@ -118,7 +133,8 @@ def test_checkpoint_config_not_matching_weights(tmp_path: Path) -> None:
     with pytest.raises(AdvlabError) as e:
         load_model(ck)
     msg = str(e.value)
-    assert "model.safetensors" in msg and "do not match" in msg and "\n" not in msg
+    assert "model.safetensors: tensor 'body.0.weight' is F32 [4, 1, 3, 3]" in msg
+    assert "but the architecture in config.json implies F32 [8, 1, 3, 3]" in msg and "\n" not in msg
 
 
 @pytest.mark.parametrize("damage", ["flip", "truncate"])
@@ -131,7 +147,9 @@ def test_corrupted_weights_are_refused(tmp_path: Path, damage: str) -> None:
     else:
         data = data[: len(data) // 2]
     f.write_bytes(bytes(data))
-    with pytest.raises(AdvlabError, match=r"model\.safetensors: corrupted") as e:
+    expected = {"flip": "corrupted \\(sha256 does not match",  # header intact: the hash catches it
+                "truncate": "the header describes .* bytes of tensors but the file holds"}[damage]
+    with pytest.raises(AdvlabError, match=r"model\.safetensors: " + expected) as e:
         load_model(ck)
     assert "\n" not in str(e.value)
 

@@ -141,14 +141,16 @@ def test_train_writes_run_folder_and_reaches_accuracy(tmp_path: Path) -> None:
     res = train(_cfg(epochs=3), out)
     assert res.final["test_acc"] > 0.9
     assert [m["epoch"] for m in res.history] == [1, 2, 3]
-    for name in ("config.json", "metrics.json", "results.json", "best/model.safetensors",
-                 "best/config.json", "last/model.safetensors", "last/state.safetensors",
-                 "last/state.json"):
+    for name in ("config.json", "metrics.json", "results.json", "last/model.safetensors",
+                 "last/config.json", "last/state.safetensors", "last/state.json"):
         assert (out / name).is_file(), name
+    assert not (out / "best").exists()  # no model is selected on the test set
     doc = json.loads((out / "last" / "config.json").read_text())
     assert doc["train"]["model"] == "cnn" and doc["metrics"]["epoch"] == 3
+    assert doc["selection"] == loop_mod.SELECTION
     results = json.loads((out / "results.json").read_text())
     assert results["final"]["test_acc"] == pytest.approx(res.final["test_acc"])
+    assert results["model"] == "last" and "best" not in results
     x, y = advlab.load_dataset("digits", "test")
     with torch.no_grad():
         acc = (advlab.load_model(out / "last")(x).argmax(1) == y).float().mean().item()
@@ -205,7 +207,7 @@ def test_tensors_passed_directly_and_pgd_training(tmp_path: Path) -> None:
     m = res.final
     assert m["robust_norm"] == "linf" and m["robust_eps"] == 0.1 and m["robust_n"] == 40
     assert 0.0 <= m["robust_acc"] <= 1.0
-    assert json.loads((tmp_path / "results.json").read_text())["best_key"] == "robust_acc"
+    assert json.loads((tmp_path / "results.json").read_text())["final"]["robust_acc"] == m["robust_acc"]
 
 
 def test_trades_training_runs(tmp_path: Path) -> None:

@@ -14,6 +14,7 @@ import json
 import os
 import random
 import shutil
+import stat
 import tempfile
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, is_dataclass
@@ -113,15 +114,70 @@ def atomic_write_text(path: str | os.PathLike[str], text: str) -> None:
     atomic_write_bytes(path, text.encode())
 
 
-def read_json(path: str | os.PathLike[str]) -> Any:
-    """Read a JSON file, with a clear error naming the file when it is missing or broken."""
-    path = Path(path)
+#: The largest JSON file :func:`read_json` reads unless told otherwise (64 MiB).
+MAX_JSON_BYTES = 64 << 20
+#: The largest card / checkpoint config read (4 MiB): they hold names and settings.
+MAX_CONFIG_BYTES = 4 << 20
+
+
+def check_path(path: str | os.PathLike[str], what: str = "path") -> Path:
+    """``path`` as a Path, or an AdvlabError when no OS could open it.
+
+    Refuses names with a NUL byte, a component longer than the file system allows
+    (``NAME_MAX``, usually 255 bytes) and paths longer than ``PATH_MAX`` (4096).
+    """
+    text = os.fspath(path)
+    if isinstance(text, bytes):
+        text = os.fsdecode(text)
+    if "\x00" in text:
+        raise AdvlabError(f"{what}: {text[:80]!r}: a file name cannot hold a NUL byte")
     try:
-        return json.loads(path.read_text())
+        encoded = os.fsencode(text)
+    except UnicodeError:
+        raise AdvlabError(f"{what}: {text[:80]!r}: not a valid file name") from None
+    longest = max((len(part) for part in encoded.split(b"/")), default=0)
+    if longest > 255 or len(encoded) > 4095:
+        raise AdvlabError(
+            f"{what}: {text[:60]!r}... is longer than the OS allows "
+            f"({longest} bytes in one name, at most 255; {len(encoded)} in all, at most 4095)"
+        )
+    return Path(text)
+
+
+def read_json(path: str | os.PathLike[str], max_bytes: int = MAX_JSON_BYTES) -> Any:
+    """Read a JSON file; every failure is one AdvlabError naming the file.
+
+    Refused: a missing or unreadable file, one larger than ``max_bytes`` (checked before
+    reading), bytes that are not UTF-8, invalid JSON, nesting deeper than Python's
+    recursion limit, and integers of more than 4,300 digits.
+    """
+    path = check_path(path, "file")
+    try:
+        if not stat.S_ISREG(os.stat(path).st_mode):  # a FIFO or device would block or never end
+            raise AdvlabError(f"{path}: not a regular file; expected a JSON file")
+        with open(path, "rb") as f:
+            size = os.fstat(f.fileno()).st_size
+            if size > max_bytes:
+                raise AdvlabError(f"{path}: {size} bytes; a JSON file here holds at most {max_bytes}")
+            data = f.read(max_bytes + 1)
     except FileNotFoundError:
         raise AdvlabError(f"{path}: file not found") from None
+    except OSError as e:
+        raise AdvlabError(f"{path}: cannot be read ({e.strerror or e})") from None
+    if len(data) > max_bytes:  # grew while being read, or not a regular file
+        raise AdvlabError(f"{path}: more than {max_bytes} bytes; a JSON file here holds at most that")
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as e:
+        raise AdvlabError(f"{path}: not UTF-8 text (byte {e.start}); not a JSON file") from None
+    try:
+        return json.loads(text)
     except json.JSONDecodeError as e:
         raise AdvlabError(f"{path}: not valid JSON ({e.msg} at line {e.lineno})") from None
+    except RecursionError:
+        raise AdvlabError(f"{path}: JSON nested too deep to be read") from None
+    except ValueError as e:  # e.g. an integer beyond Python's 4,300-digit limit
+        raise AdvlabError(f"{path}: not valid JSON ({str(e).splitlines()[0][:100]})") from None
 
 
 def sha256_bytes(data: bytes) -> str:

@@ -170,7 +170,8 @@ class SyntheticPair:
                 "variant": self.variant, "n_train_per_class": n_train,
                 "n_test_per_class": n_test, "seed": seed, **self.provenance}
         return save_artifact(out, _as_image(x), y, name=name or f"synthetic-{self.variant}",
-                             provenance=prov, x_test=_as_image(xt), y_test=yt)
+                             provenance=prov, x_test=_as_image(xt), y_test=yt,
+                             value_range=None)  # MFA samples are deliberately not clipped
 
     def save(self, path: str | os.PathLike[str]) -> Path:
         """Write both MFAs (sub-folders class0/, class1/) and pair.json."""

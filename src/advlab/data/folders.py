@@ -9,21 +9,24 @@ other than tensors and containers; they hold one split (``train``).
 
 from __future__ import annotations
 
+import os
 import warnings
 from pathlib import Path
 
 import torch
 
-from advlab.data.artifact import is_artifact, load_artifact_raw, read_card
+from advlab.data.artifact import UNIT_RANGE, check_pixels, is_artifact, read_artifact
 from advlab.data.real import CIFAR10_CLASSES
 from advlab.data.source import Source
 from advlab.errors import AdvlabError
+from advlab.store import check_path
 
 RELEASED_IMS, RELEASED_LAB = "CIFAR_ims", "CIFAR_lab"
+RELEASED_SHAPE = (3, 32, 32)
 
 
 def is_released(path: Path) -> bool:
-    return (path / RELEASED_IMS).is_file() and (path / RELEASED_LAB).is_file()
+    return os.path.isfile(path / RELEASED_IMS) and os.path.isfile(path / RELEASED_LAB)
 
 
 def _reason(e: Exception) -> str:
@@ -35,29 +38,43 @@ def _reason(e: Exception) -> str:
     return (lines[0][:160] if lines else "") or type(e).__name__
 
 
+def _plain(t: torch.Tensor, path: Path) -> torch.Tensor:
+    """``t`` if it is a dense, real, contiguous tensor that owns its elements."""
+    if t.layout != torch.strided or t.is_quantized or t.is_complex() or t.is_nested:
+        raise AdvlabError(f"{path}: expected a dense real tensor; got {t.layout}, {t.dtype}")
+    if not t.is_contiguous() or t.untyped_storage().nbytes() < t.numel() * t.element_size():
+        raise AdvlabError(f"{path}: expected a contiguous tensor (got strides {tuple(t.stride())[:5]})")
+    return t.resolve_conj().resolve_neg()
+
+
 def _torch_tensor_file(path: Path) -> torch.Tensor:
     """A tensor, or a list/tuple of tensors concatenated on dim 0, from a torch.save file."""
+    check_path(path, "dataset")
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # torch warns about pickle protocols before refusing
             obj = torch.load(path, weights_only=True, map_location="cpu")
-    except Exception as e:  # UnpicklingError, zip errors, EOF: all mean "refused"
+    except Exception as e:  # UnpicklingError, zip errors, EOF, MemoryError: all mean "refused"
         raise AdvlabError(
             f"{path}: refused: not a plain torch tensor file ({_reason(e)}); "
             f"it is never unpickled beyond tensors"
         ) from None
     if isinstance(obj, list | tuple) and obj and all(isinstance(t, torch.Tensor) for t in obj):
-        try:
-            return torch.cat([t.cpu() for t in obj])
-        except RuntimeError as e:
-            raise AdvlabError(f"{path}: its tensors cannot be concatenated ({e})") from None
+        parts = [_plain(t, path) for t in obj]
+        if len({(t.dtype, t.shape[1:]) for t in parts}) != 1 or any(t.ndim == 0 for t in parts):
+            raise AdvlabError(f"{path}: its tensors differ in dtype or shape and cannot be concatenated")
+        return torch.cat(parts)
     if isinstance(obj, torch.Tensor):
-        return obj
+        return _plain(obj, path)
     raise AdvlabError(f"{path}: expected a tensor or a list of tensors; got {type(obj).__name__}")
 
 
 def released_source(folder: Path, split: str) -> Source:
-    """A released features-paper dataset (``CIFAR_ims`` / ``CIFAR_lab``); train split only."""
+    """A released features-paper dataset (``CIFAR_ims`` / ``CIFAR_lab``); train split only.
+
+    ``CIFAR_ims``: float images (N, 3, 32, 32), finite, in [0, 1]; ``CIFAR_lab``: integer
+    labels (N,) in 0..9; N >= 1. Anything else is refused.
+    """
     if split != "train":
         raise AdvlabError(
             f"split: got {split!r} but {folder} is a released features-paper dataset "
@@ -65,26 +82,28 @@ def released_source(folder: Path, split: str) -> Source:
         )
     x = _torch_tensor_file(folder / RELEASED_IMS)
     y = _torch_tensor_file(folder / RELEASED_LAB)
-    if x.ndim != 4 or y.ndim != 1 or x.shape[0] != y.shape[0] or x.shape[0] == 0:
-        raise AdvlabError(
-            f"{folder}: {RELEASED_IMS} holds {tuple(x.shape)} and {RELEASED_LAB} {tuple(y.shape)}; "
-            f"expected (N, C, H, W) images and (N,) labels"
-        )
-    if not x.is_floating_point() or float(x.min()) < 0.0 or float(x.max()) > 1.0:
-        raise AdvlabError(f"{folder / RELEASED_IMS}: expected float images in [0, 1]")
-    if y.is_floating_point() or int(y.min()) < 0 or int(y.max()) >= len(CIFAR10_CLASSES):
-        raise AdvlabError(f"{folder / RELEASED_LAB}: expected integer labels in 0..9")
-    return Source.in_memory(str(folder), x.float(), y.to(torch.int64), list(CIFAR10_CLASSES))
+    if x.ndim != 4 or tuple(x.shape[1:]) != RELEASED_SHAPE or x.shape[0] == 0:
+        raise AdvlabError(f"{folder / RELEASED_IMS}: holds {tuple(x.shape)}; expected (N, 3, 32, 32) "
+                          f"images with N >= 1")
+    if tuple(y.shape) != (x.shape[0],):
+        raise AdvlabError(f"{folder / RELEASED_LAB}: holds {tuple(y.shape)}; expected ({x.shape[0]},) "
+                          f"labels, one per image of {RELEASED_IMS}")
+    if x.dtype not in (torch.float16, torch.bfloat16, torch.float32, torch.float64):
+        raise AdvlabError(f"{folder / RELEASED_IMS}: expected float images in [0, 1]; got {x.dtype}")
+    if y.is_floating_point() or y.dtype == torch.bool:
+        raise AdvlabError(f"{folder / RELEASED_LAB}: expected integer labels in 0..9; got {y.dtype}")
+    x, y = x.float(), y.to(torch.int64)
+    check_pixels(x, UNIT_RANGE, str(folder / RELEASED_IMS))
+    if int(y.min()) < 0 or int(y.max()) >= len(CIFAR10_CLASSES):
+        raise AdvlabError(f"{folder / RELEASED_LAB}: expected integer labels in 0..9; got values "
+                          f"from {int(y.min())} to {int(y.max())}")
+    return Source.in_memory(str(folder), x, y, list(CIFAR10_CLASSES))
 
 
 def artifact_source(folder: Path, split: str) -> Source:
-    """An advlab dataset artifact (hash and card verified)."""
-    x, y = load_artifact_raw(folder, split)
-    card = read_card(folder)
-    n_classes = max(int(y.max()) + 1 if len(y) else 0, len(card.get("classes") or []))
-    classes = list(card.get("classes") or [])
-    classes += [str(i) for i in range(len(classes), n_classes)]
-    return Source.in_memory(str(card.get("name", folder)), x, y, classes)
+    """An advlab dataset artifact (card, header, hash and data contract verified)."""
+    x, y, card = read_artifact(folder, split)
+    return Source.in_memory(card["name"], x, y, list(card["classes"]))
 
 
 def folder_source(folder: Path, split: str) -> Source:

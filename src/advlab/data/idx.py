@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import functools
 import gzip
+import io
+import math
 import os
 import zlib
 from pathlib import Path
@@ -19,6 +21,7 @@ import torch
 
 from advlab.data.source import Source
 from advlab.errors import AdvlabError
+from advlab.store import check_path
 
 FASHION_DEFAULT = Path("/usr/share/datasets/fashion-mnist")
 FASHION_CLASSES = [
@@ -33,16 +36,86 @@ _DTYPES: dict[int, np.dtype[Any]] = {0x08: np.dtype(">u1"), 0x09: np.dtype(">i1"
            0x0C: np.dtype(">i4"), 0x0D: np.dtype(">f4"), 0x0E: np.dtype(">f8")}
 
 
-def _read_bytes(path: Path) -> bytes:
+#: The most bytes an IDX payload may declare (1 GiB; Fashion-MNIST's train images: 47 MB).
+MAX_IDX_BYTES = 1 << 30
+UBYTE = 0x08
+_CHUNK = 1 << 20
+
+
+def _header(f: io.BufferedIOBase, path: str | os.PathLike[str]) -> tuple[int, tuple[int, ...], int]:
+    """Read the header: (type code, dims, header length); checks the magic and the dims."""
+    magic = f.read(4)
+    if len(magic) < 4 or magic[0] != 0 or magic[1] != 0 or magic[2] not in _DTYPES:
+        raise AdvlabError(f"{path}: not an IDX file (bad magic number {magic.hex()!r})")
+    ndim = magic[3]
+    raw = f.read(4 * ndim)
+    if ndim == 0 or len(raw) < 4 * ndim:
+        raise AdvlabError(f"{path}: truncated IDX header ({4 + len(raw)} bytes)")
+    dims = tuple(int.from_bytes(raw[4 * i: 4 * i + 4], "big") for i in range(ndim))
+    if 0 in dims:
+        raise AdvlabError(f"{path}: header says dims {dims}: an IDX file with 0 items (or an empty "
+                          f"dimension) holds no data")
+    return magic[2], dims, 4 + 4 * ndim
+
+
+def _payload(f: io.BufferedIOBase, n: int, total: int, path: str | os.PathLike[str]) -> bytearray:
+    """Exactly ``n`` bytes, then EOF; reading stops one byte past ``n`` (gz streams too)."""
+    buf = bytearray(n)
+    view, got = memoryview(buf), 0
+    while got < n:
+        k = f.readinto(view[got: got + _CHUNK])
+        if not k:
+            raise AdvlabError(f"{path}: truncated: header says {total} bytes but the data ends "
+                              f"after {total - n + got}; download it again")
+        got += k
+    if f.read(1):
+        raise AdvlabError(f"{path}: longer than its header says: the data goes on past the {total} "
+                          f"bytes the header declares; download it again")
+    return buf
+
+
+def _checked_header(f: io.BufferedIOBase, path: str | os.PathLike[str], size: int | None,
+                    expect: tuple[int, int] | None, max_bytes: int) -> tuple[tuple[int, ...], np.dtype[Any], int]:
+    """(dims, dtype, payload bytes) of a header checked against ``expect``, the cap and the size."""
+    code, dims, header = _header(f, path)
+    if expect is not None and (code, len(dims)) != expect:
+        raise AdvlabError(
+            f"{path}: IDX type 0x{code:02X} with {len(dims)} dims; expected type 0x{expect[0]:02X} "
+            f"(unsigned bytes) with {expect[1]} dims (other types would wrap when cast to uint8)"
+        )
+    dtype = _DTYPES[code]
+    n = math.prod(dims) * dtype.itemsize  # exact: Python ints do not overflow
+    if n > max_bytes:
+        raise AdvlabError(f"{path}: header says dims {dims} ({n} bytes); an IDX file here holds at "
+                          f"most {max_bytes} bytes")
+    if size is not None and size != header + n:
+        what = "truncated" if size < header + n else "longer than its header says"
+        raise AdvlabError(f"{path}: {what}: header says dims {dims} ({header + n} bytes) but the "
+                          f"file has {size} bytes; download it again")
+    return dims, dtype, n
+
+
+def _decode(f: io.BufferedIOBase, path: str | os.PathLike[str], size: int | None,
+            expect: tuple[int, int] | None, max_bytes: int) -> np.ndarray:
+    """Decode one IDX stream; ``size`` is the file's size when it is not compressed."""
+    dims, dtype, n = _checked_header(f, path, size, expect, max_bytes)
+    arr = np.frombuffer(_payload(f, n, f.tell() + n, path), dtype=dtype).reshape(dims)
+    return arr.astype(dtype.newbyteorder("="))
+
+
+def check_idx_file(path: str | os.PathLike[str], expect: tuple[int, int] | None = None,
+                   max_bytes: int = MAX_IDX_BYTES) -> tuple[int, ...]:
+    """Check a plain IDX file's header against its size without reading the payload.
+
+    Returns:
+        The dims the header declares.
+    """
+    p = check_path(path, "data_root")
     try:
-        if path.suffix == ".gz":
-            with gzip.open(path, "rb") as f:
-                return f.read()
-        return path.read_bytes()
-    except (EOFError, gzip.BadGzipFile, zlib.error) as e:
-        raise AdvlabError(f"{path}: truncated or corrupted gzip file ({e}); download it again") from None
+        with open(p, "rb") as f:
+            return _checked_header(f, p, os.fstat(f.fileno()).st_size, expect, max_bytes)[0]
     except OSError as e:
-        raise AdvlabError(f"{path}: cannot be read ({e.strerror or e})") from None
+        raise AdvlabError(f"{p}: cannot be read ({e.strerror or e})") from None
 
 
 def parse_idx(data: bytes, path: str | os.PathLike[str] = "<bytes>") -> np.ndarray:
@@ -55,28 +128,33 @@ def parse_idx(data: bytes, path: str | os.PathLike[str] = "<bytes>") -> np.ndarr
     Returns:
         The array with the file's dims and dtype (native byte order).
     """
-    if len(data) < 4 or data[0] != 0 or data[1] != 0 or data[2] not in _DTYPES:
-        raise AdvlabError(f"{path}: not an IDX file (bad magic number {data[:4].hex()!r})")
-    ndim = data[3]
-    header = 4 + 4 * ndim
-    if ndim == 0 or len(data) < header:
-        raise AdvlabError(f"{path}: truncated IDX header ({len(data)} bytes)")
-    dims = tuple(int.from_bytes(data[4 + 4 * i: 8 + 4 * i], "big") for i in range(ndim))
-    dtype = _DTYPES[data[2]]
-    expected = header + int(np.prod(dims, dtype=np.int64)) * dtype.itemsize
-    if len(data) != expected:
-        what = "truncated" if len(data) < expected else "longer than its header says"
-        raise AdvlabError(
-            f"{path}: {what}: header says dims {dims} ({expected} bytes) but the file has "
-            f"{len(data)} bytes; download it again"
-        )
-    arr = np.frombuffer(data, dtype=dtype, offset=header).reshape(dims)
-    return arr.astype(dtype.newbyteorder("="))
+    return _decode(io.BytesIO(data), path, len(data), None, MAX_IDX_BYTES)
 
 
-def read_idx(path: str | os.PathLike[str]) -> np.ndarray:
-    """Read an IDX file (``.gz`` or plain); errors name the file."""
-    return parse_idx(_read_bytes(Path(path)), path)
+def read_idx(path: str | os.PathLike[str], expect: tuple[int, int] | None = None,
+             max_bytes: int = MAX_IDX_BYTES) -> np.ndarray:
+    """Read an IDX file (``.gz`` or plain); errors name the file.
+
+    The header is checked before the payload is read: against the file's size (plain
+    files) or as a cap on how much of a ``.gz`` stream is inflated, so a small ``.gz``
+    that inflates to more than its header says is refused after at most that many bytes.
+
+    Args:
+        path: the file.
+        expect: (type code, number of dims) the caller needs, e.g. ``(0x08, 3)`` for images.
+        max_bytes: the largest payload accepted.
+    """
+    p = check_path(path, "data_root")
+    try:
+        if p.suffix == ".gz":
+            with gzip.open(p, "rb") as f:
+                return _decode(f, p, None, expect, max_bytes)
+        with open(p, "rb") as f:
+            return _decode(f, p, os.fstat(f.fileno()).st_size, expect, max_bytes)
+    except (EOFError, gzip.BadGzipFile, zlib.error) as e:
+        raise AdvlabError(f"{p}: truncated or corrupted gzip file ({e}); download it again") from None
+    except OSError as e:
+        raise AdvlabError(f"{p}: cannot be read ({e.strerror or e})") from None
 
 
 def _find(folder: Path, stem: str) -> Path | None:
@@ -113,8 +191,8 @@ def fashion_folder(data_root: str | os.PathLike[str] | None) -> Path:
 @functools.lru_cache(maxsize=8)
 def _decode_pair(images: str, labels: str, _stamp: tuple[int, ...]) -> tuple[torch.Tensor, torch.Tensor]:
     """Decoded (x uint8 (N, 1, H, W), y int64 (N,)), cached per file version."""
-    x, y = read_idx(images), read_idx(labels)
-    if x.ndim != 3 or y.ndim != 1 or x.shape[0] != y.shape[0]:
+    x, y = read_idx(images, (UBYTE, 3)), read_idx(labels, (UBYTE, 1))
+    if x.shape[0] != y.shape[0]:
         raise AdvlabError(
             f"{images}: holds {x.shape} images but {labels} holds {y.shape} labels; "
             f"expected (N, H, W) and (N,)"

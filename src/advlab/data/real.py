@@ -22,6 +22,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from advlab.data.idx import UBYTE, check_idx_file
 from advlab.data.source import Source
 from advlab.errors import AdvlabError
 
@@ -101,6 +102,12 @@ def _mnist(root: str, split: str) -> tuple[torch.Tensor, torch.Tensor]:
         f"download it with torchvision.datasets.MNIST({root!r}, download=True) on a machine "
         f"with internet and copy the MNIST folder there"
     )
+    if present:  # headers against sizes, before torchvision reads whole files
+        prefix = "train" if split == "train" else "t10k"
+        n_img = check_idx_file(raw / f"{prefix}-images-idx3-ubyte", (UBYTE, 3))[0]
+        n_lab = check_idx_file(raw / f"{prefix}-labels-idx1-ubyte", (UBYTE, 1))[0]
+        if n_img != n_lab:
+            raise AdvlabError(f"{raw}: MNIST {split} holds {n_img} images but {n_lab} labels")
     try:
         ds = fetch_or_explain(lambda d: MNIST(root, train=split == "train", download=d), Path(root), present, msg)
     except AdvlabError:

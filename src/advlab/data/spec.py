@@ -12,12 +12,14 @@
 
 from __future__ import annotations
 
+import os
 import re
 from collections.abc import Collection
 from dataclasses import dataclass
-from pathlib import Path
 
 from advlab.errors import AdvlabError
+from advlab.schema import short_repr
+from advlab.store import check_path
 
 SYNTAX = "NAME[:A-B][[START:STOP]] (e.g. mnist5k:0-6[:500]) or a dataset folder"
 
@@ -77,10 +79,11 @@ def parse_name(name: str, registered: Collection[str] = ()) -> DatasetSpec:
     """
 
     def is_dir(text: str) -> bool:
-        return text not in registered and Path(text).is_dir()
+        return text not in registered and os.path.isdir(text)
 
     if not isinstance(name, str) or not name.strip():
-        raise AdvlabError(f"dataset: got {name!r}; expected {SYNTAX}")
+        raise AdvlabError(f"dataset: got {short_repr(name)}; expected {SYNTAX}")
+    check_path(name, "dataset")  # no name longer than the OS allows is registered or a folder
     if is_dir(name):
         return DatasetSpec(name, name, True, None, None)
     head, window = name, None

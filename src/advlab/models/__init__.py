@@ -6,13 +6,16 @@
 
 from __future__ import annotations
 
-import inspect
+import contextlib
+import os
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
+import torch
 from torch import nn
 
-from advlab.errors import AdvlabError
+from advlab.errors import AdvlabError, bad_argument
+from advlab.schema import Bool, Either, Float, Int, ListOf, Obj, Spec, validate
 
 # name -> (module path, class name, fixed keyword arguments)
 _REGISTRY: dict[str, tuple[str, str, dict[str, Any]]] = {
@@ -45,16 +48,76 @@ def _factory(arch: str) -> tuple[Callable[..., nn.Module], dict[str, Any]]:
     return getattr(importlib.import_module(mod), cls), dict(fixed)
 
 
+#: Default bound on a model's size: parameters and buffers, in elements (300 M, 1.2 GB of
+#: float32; ResNet-50 has 24 M). Override with ``max_params=`` or ``$ADVLAB_MAX_PARAMS``.
+DEFAULT_MAX_PARAMS = 300_000_000
+MAX_CLASSES = 100_000
+_SIDE = Int(1, 1 << 14)
+IN_SHAPE = ListOf(_SIDE, 3, 3)
+_STATS = Either((Float(), ListOf(Float(), 1, 4096)))
+_STD = Either((Float(gt=0.0), ListOf(Float(gt=0.0), 1, 4096)))
+_NORM: dict[str, Spec] = {"mean": _STATS, "std": _STD}
+#: The declared arguments of each architecture (types and ranges; sizes bounded).
+_ARGS: dict[str, dict[str, Spec]] = {
+    "cnn": {"width": Int(1, 1 << 16), "hidden": Int(1, 1 << 24)},
+    "allconv": {"width": Int(1, 1 << 16)},
+    "mlp": {"hidden": ListOf(Int(1, 1 << 24), 0, 256)},
+    "resnet18": {}, "resnet50": {}, "densenet121": {}, "inception_v3": {},
+    "vgg16": {"batch_norm": Bool()},
+}
+#: The declared arguments of each architecture (types and ranges; sizes bounded).
+KWARGS_SCHEMA: dict[str, Obj] = {a: Obj({**_NORM, **extra}, what=f"{a} arguments") for a, extra in _ARGS.items()}
+for _svm in ("linear_svm", "rbf_svm"):
+    KWARGS_SCHEMA[_svm] = Obj({"n_support": Int(1, 1 << 31), "n_outputs": Int(1, MAX_CLASSES),
+                               "gamma": Float(gt=0.0)}, what=f"{_svm} arguments")
+
+
+def param_limit(override: int | None = None) -> int:
+    """The model-size bound: ``override``, else ``$ADVLAB_MAX_PARAMS``, else the default."""
+    if override is not None:
+        if isinstance(override, bool) or not isinstance(override, int) or override < 1:
+            raise bad_argument("max_params", override, "a positive integer")
+        return override
+    env = os.environ.get("ADVLAB_MAX_PARAMS", "").strip()
+    if not env:
+        return DEFAULT_MAX_PARAMS
+    if not env.isdigit() or len(env) > 18 or int(env) < 1:
+        raise AdvlabError(f"ADVLAB_MAX_PARAMS: got {env[:40]!r}; expected a positive integer")
+    return int(env)
+
+
 def _check_shape(in_shape: Sequence[int]) -> tuple[int, int, int]:
-    shape = tuple(int(s) for s in in_shape)
-    if len(shape) != 3 or min(shape) < 1:
-        raise AdvlabError(f"in_shape: got {tuple(in_shape)!r}; expected (C, H, W) positive ints")
-    return shape  # type: ignore[return-value]
+    if isinstance(in_shape, str) or not isinstance(in_shape, Sequence):
+        raise bad_argument("in_shape", in_shape, "(C, H, W) positive ints")
+    shape = validate(IN_SHAPE, list(in_shape), "in_shape")
+    return tuple(shape)  # type: ignore[return-value]
+
+
+def _check_kwargs(arch: str, user: dict[str, Any]) -> None:
+    """Unknown names, then types and ranges (``model_kwargs`` names the user's argument)."""
+    schema = KWARGS_SCHEMA[arch]
+    unknown = sorted(set(user) - set(schema.fields))
+    if unknown:
+        raise AdvlabError(
+            f"--model-kwargs: {arch} does not take {', '.join(str(u)[:40] for u in unknown[:5])}; "
+            f"it takes {', '.join(sorted(schema.fields)) or 'no arguments'}"
+        )
+    validate(schema, user, "--model-kwargs")
+
+
+def state_numel(model: nn.Module) -> int:
+    """Elements of the model's parameters and buffers (works on the meta device)."""
+    return sum(t.numel() for t in model.state_dict().values())
 
 
 def build_model(arch: str, *, in_shape: Sequence[int], num_classes: int,
-                kwargs: Mapping[str, Any] | None = None, **more: Any) -> nn.Module:
+                kwargs: Mapping[str, Any] | None = None, device: str | torch.device | None = None,
+                max_params: int | None = None, **more: Any) -> nn.Module:
     """Build an architecture by name; the result carries ``model.config``.
+
+    The arguments are checked against :data:`KWARGS_SCHEMA` and the architecture is first
+    built on the meta device (no memory) to count its elements; a model larger than
+    ``max_params`` is refused before anything is allocated.
 
     Args:
         arch: one of :data:`ARCHITECTURES`.
@@ -62,6 +125,8 @@ def build_model(arch: str, *, in_shape: Sequence[int], num_classes: int,
         num_classes: K, the number of logits.
         kwargs: architecture keyword arguments as a mapping (the form stored in
             ``model.config``); merged with ``**more``.
+        device: where to allocate (``"meta"``: shapes only, no storage).
+        max_params: the size bound in elements (see :func:`param_limit`).
         **more: architecture keyword arguments (e.g. ``width=32``, ``mean=``, ``std=``).
 
     Returns:
@@ -69,27 +134,39 @@ def build_model(arch: str, *, in_shape: Sequence[int], num_classes: int,
         ``config = {"arch", "in_shape", "num_classes", "kwargs"}`` such that
         ``build_model(**model.config)`` rebuilds the same architecture.
     """
+    if not isinstance(arch, str):
+        raise bad_argument("arch", arch, f"one of {', '.join(ARCHITECTURES)}")
     cls, fixed = _factory(arch)
     shape = _check_shape(in_shape)
-    if int(num_classes) < 2:
-        raise AdvlabError(f"num_classes: got {num_classes!r}; expected an int >= 2")
+    if isinstance(num_classes, bool) or not isinstance(num_classes, int) or not 2 <= num_classes <= MAX_CLASSES:
+        raise bad_argument("num_classes", num_classes, f"an int in [2, {MAX_CLASSES}]")
+    if kwargs is not None and not isinstance(kwargs, Mapping):
+        raise bad_argument("model_kwargs", kwargs, "a mapping of architecture arguments")
     user = {**dict(kwargs or {}), **more}
-    allowed = set(inspect.signature(cls.__init__).parameters) - {"self", "in_shape", "num_classes"}
-    allowed -= set(fixed)
-    unknown = sorted(set(user) - allowed)
-    if unknown:
+    _check_kwargs(arch, user)
+    limit = param_limit(max_params)
+    meta = _construct(cls, arch, shape, num_classes, fixed, user, "meta")
+    size = state_numel(meta)
+    if size > limit:
         raise AdvlabError(
-            f"--model-kwargs: {arch} does not take {', '.join(unknown)}; "
-            f"it takes {', '.join(sorted(allowed)) or 'no arguments'}"
+            f"--model-kwargs: {arch} with {user or 'default arguments'} on inputs {shape} has "
+            f"{size:,} parameters and buffers, more than the limit of {limit:,} "
+            f"(raise it with max_params= or ADVLAB_MAX_PARAMS)"
         )
-    try:
-        model = cls(shape, int(num_classes), **fixed, **user)
-    except TypeError as e:
-        raise AdvlabError(f"--model-kwargs: bad arguments {user!r} for {arch}: {e}") from None
+    model = meta if str(device) == "meta" else _construct(cls, arch, shape, num_classes, fixed, user, device)
     config: dict[str, Any] = {"arch": arch, "in_shape": list(shape),
                               "num_classes": int(num_classes), "kwargs": user}
     model.config = config  # type: ignore[assignment]
     return model
+
+
+def _construct(cls: Callable[..., nn.Module], arch: str, shape: tuple[int, int, int], num_classes: int,
+               fixed: dict[str, Any], user: dict[str, Any], device: str | torch.device | None) -> nn.Module:
+    try:
+        with torch.device(device) if device is not None else contextlib.nullcontext():
+            return cls(shape, int(num_classes), **fixed, **user)
+    except TypeError as e:
+        raise AdvlabError(f"--model-kwargs: bad arguments {user!r} for {arch}: {e}") from None
 
 
 def config_of(model: nn.Module) -> dict[str, Any]:
@@ -114,5 +191,6 @@ def __getattr__(name: str) -> Any:
     raise AttributeError(name)
 
 
-__all__ = ["ARCHITECTURES", "TRAINABLE", "build_model", "config_of", "save_checkpoint", "load_model",
+__all__ = ["ARCHITECTURES", "TRAINABLE", "KWARGS_SCHEMA", "DEFAULT_MAX_PARAMS", "build_model",
+           "config_of", "param_limit", "state_numel", "save_checkpoint", "load_model",
            "load_checkpoint", "fit_svm"]

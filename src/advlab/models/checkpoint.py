@@ -15,6 +15,7 @@ import contextlib
 import os
 import shutil
 import tempfile
+import warnings
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -26,7 +27,11 @@ from safetensors.torch import save as st_save
 from torch import nn
 
 from advlab.errors import AdvlabError
-from advlab.store import read_json, sha256_bytes, to_jsonable
+from advlab.models import ARCHITECTURES as _ARCHS
+from advlab.models import IN_SHAPE, MAX_CLASSES
+from advlab.schema import Int, Json, Nullable, Obj, OneOf, Str, validate
+from advlab.store import MAX_CONFIG_BYTES, check_path, read_json, sha256_bytes, to_jsonable
+from advlab.tensorfile import DTYPE_NAME, expect_tensors, read_header
 
 WEIGHTS = "model.safetensors"
 CONFIG = "config.json"
@@ -106,31 +111,85 @@ def save_checkpoint(path: str | os.PathLike[str], model: nn.Module, extra: Mappi
 
 
 def checkpoint_folder(path: str | os.PathLike[str]) -> Path:
-    """The checkpoint folder for ``path``: itself, or ``best/`` / ``last/`` of a run folder."""
-    p = Path(path)
+    """The checkpoint folder for ``path``: itself, or ``last/`` of a training run folder.
+
+    A run folder resolves to ``last/``, the weights of the final epoch: advlab never
+    selects a model on test data. An old run folder's ``best/`` (picked by test accuracy
+    before this rule) is only used when named explicitly.
+    """
+    p = check_path(path, "checkpoint")
     if not p.exists():
         raise AdvlabError(f"checkpoint: {str(p)!r} does not exist")
-    if (p / CONFIG).is_file() and (p / WEIGHTS).is_file():
+    if _is_checkpoint(p):
         return p
-    for sub in ("best", "last"):
-        q = resolve_folder(p / sub)
-        if (q / CONFIG).is_file() and (q / WEIGHTS).is_file():
-            return q
+    q = resolve_folder(p / "last")
+    if _is_checkpoint(q):
+        return q
+    hint = (f"; its best/ was selected on the test set and is not used unless named: "
+            f"pass {str(p / 'best')!r} to use it anyway") if _is_checkpoint(p / "best") else ""
     raise AdvlabError(
-        f"checkpoint: {str(p)!r} holds neither {WEIGHTS} + {CONFIG} nor best/ or last/ checkpoints"
+        f"checkpoint: {str(p)!r} holds neither {WEIGHTS} + {CONFIG} nor a last/ checkpoint{hint}"
     )
 
 
-def read_weights(folder: Path, expected_sha: str | None) -> dict[str, torch.Tensor]:
-    """Read ``model.safetensors``, verifying its sha256 against ``config.json``."""
+def _is_checkpoint(p: Path) -> bool:
+    return os.path.isfile(p / CONFIG) and os.path.isfile(p / WEIGHTS)
+
+
+#: config.json of a checkpoint; fields other than these are the writer's (any bounded JSON).
+MODEL_SCHEMA = Obj({"arch": OneOf(_ARCHS), "in_shape": IN_SHAPE,
+                    "num_classes": Int(2, MAX_CLASSES),
+                    "kwargs": Obj({}, extra=Json(), max_keys=64, what="an object of arguments")},
+                   required=("arch", "in_shape", "num_classes"), what="a model config (an object)")
+CONFIG_SCHEMA = Obj({"format": OneOf((FORMAT,)), "model": MODEL_SCHEMA,
+                     "weights_sha256": Nullable(Str(64, pattern="[0-9a-f]{64}", what="64 lowercase hex digits"))},
+                    required=("model",), extra=Json(), what="an advlab checkpoint config (an object)")
+
+
+def read_config(folder: Path) -> dict[str, Any]:
+    """``config.json`` of a checkpoint folder, checked against :data:`CONFIG_SCHEMA`."""
+    f = folder / CONFIG
+    doc = read_json(f, max_bytes=MAX_CONFIG_BYTES)
+    if not isinstance(doc, dict) or not isinstance(doc.get("model"), dict):
+        raise AdvlabError(f"{f}: not an advlab checkpoint config (no 'model' entry)")
+    return validate(CONFIG_SCHEMA, doc, str(f))  # type: ignore[no-any-return]
+
+
+def read_weights(folder: Path, expected_sha: str | None, *, trust_unverified: bool = False,
+                 expected: Mapping[str, tuple[str, tuple[int, ...]]] | None = None) -> dict[str, torch.Tensor]:
+    """Read ``model.safetensors`` after checking its header, then its sha256.
+
+    Args:
+        folder: the checkpoint folder.
+        expected_sha: ``weights_sha256`` of ``config.json``. ``None`` (missing) is refused
+            unless ``trust_unverified``, which loads the unverified weights with a warning.
+        trust_unverified: accept a checkpoint without a hash (the CLI's ``--trust-unverified``).
+        expected: name -> (safetensors dtype, shape) the header must declare, e.g. the
+            architecture's state dict built on the meta device.
+    """
     f = folder / WEIGHTS
+    header = read_header(f)
+    if expected is not None:
+        expect_tensors(header, expected, f, f"the architecture in {CONFIG}")
+    if expected_sha is None and not trust_unverified:
+        raise AdvlabError(
+            f"{folder / CONFIG}: has no weights_sha256, so {WEIGHTS} cannot be verified; refused "
+            f"(pass trust_unverified=True, --trust-unverified on the command line, to load it anyway)"
+        )
     blob = f.read_bytes()
-    if expected_sha is not None and sha256_bytes(blob) != expected_sha:
+    if expected_sha is None:
+        warnings.warn(f"{f}: loaded WITHOUT verification ({CONFIG} has no weights_sha256); "
+                      f"its weights may be corrupted or modified", UnverifiedWeightsWarning, stacklevel=3)
+    elif sha256_bytes(blob) != expected_sha:
         raise AdvlabError(f"{f}: corrupted (sha256 does not match {CONFIG}); retrain or restore it")
     try:
         return st_load(blob)
     except (SafetensorError, ValueError, RuntimeError) as e:
         raise AdvlabError(f"{f}: not a readable safetensors file ({e})") from None
+
+
+class UnverifiedWeightsWarning(UserWarning):
+    """Weights loaded with ``trust_unverified=True`` from a checkpoint without a hash."""
 
 
 def load_state(model: nn.Module, state: Mapping[str, torch.Tensor], file: Path) -> None:
@@ -144,7 +203,7 @@ def load_state(model: nn.Module, state: Mapping[str, torch.Tensor], file: Path) 
         if missing:
             parts.append(f"missing {missing[:3]}")
         if unexpected:
-            parts.append(f"unexpected {unexpected[:3]}")
+            parts.append(f"unexpected {[u[:40] for u in unexpected[:3]]}")
         if shapes:
             k = shapes[0]
             parts.append(f"shape of {k}: config gives {tuple(own[k].shape)}, file has {tuple(state[k].shape)}")
@@ -152,25 +211,51 @@ def load_state(model: nn.Module, state: Mapping[str, torch.Tensor], file: Path) 
     model.load_state_dict(state, strict=True)
 
 
-def load_checkpoint(path: str | os.PathLike[str], device: str = "cpu") -> tuple[nn.Module, dict[str, Any]]:
-    """Load a checkpoint (or run) folder: the model in eval mode and its ``config.json``."""
-    from advlab.models import build_model
+def _expected_state(model: nn.Module) -> dict[str, tuple[str, tuple[int, ...]]]:
+    """name -> (safetensors dtype, shape) of a (meta) model's state dict."""
+    return {k: (DTYPE_NAME.get(v.dtype, str(v.dtype)), tuple(v.shape)) for k, v in model.state_dict().items()}
+
+
+def load_checkpoint(path: str | os.PathLike[str], device: str = "cpu", *, trust_unverified: bool = False,
+                    max_params: int | None = None) -> tuple[nn.Module, dict[str, Any]]:
+    """Load a checkpoint (or run) folder: the model in eval mode and its ``config.json``.
+
+    Nothing is trusted: ``config.json`` is checked against :data:`CONFIG_SCHEMA` (and the
+    architecture's arguments against :data:`advlab.models.KWARGS_SCHEMA`), the model is
+    sized on the meta device and refused above ``max_params``, the safetensors header
+    must declare exactly the architecture's tensors, and the weights' sha256 must match
+    ``weights_sha256``. Only then is the model built and filled.
+
+    Args:
+        path: a checkpoint folder, or a run folder (its ``last/``).
+        device: where the model goes.
+        trust_unverified: load a checkpoint whose config has no ``weights_sha256``
+            (with an :class:`UnverifiedWeightsWarning`); refused otherwise.
+        max_params: bound on the model's elements (default: :func:`advlab.models.param_limit`).
+    """
+    from advlab.models import KWARGS_SCHEMA, build_model, config_of
 
     folder = checkpoint_folder(path)
-    doc = read_json(folder / CONFIG)
-    if not isinstance(doc, dict) or not isinstance(doc.get("model"), dict):
-        raise AdvlabError(f"{folder / CONFIG}: not an advlab checkpoint config (no 'model' entry)")
-    state = read_weights(folder, doc.get("weights_sha256"))
+    doc = read_config(folder)
     mc = doc["model"]
+    where = folder / CONFIG
+    kwargs = validate(KWARGS_SCHEMA[mc["arch"]], mc.get("kwargs") or {}, str(where), "model.kwargs")
     try:
-        model = build_model(mc["arch"], in_shape=mc["in_shape"], num_classes=mc["num_classes"],
-                            kwargs=mc.get("kwargs") or {})
-    except KeyError as e:
-        raise AdvlabError(f"{folder / CONFIG}: model entry lacks {e}") from None
+        meta = build_model(mc["arch"], in_shape=mc["in_shape"], num_classes=mc["num_classes"],
+                           kwargs=kwargs, device="meta", max_params=max_params)
+    except AdvlabError as e:
+        raise AdvlabError(f"{where}: model: {e}") from None
+    state = read_weights(folder, doc.get("weights_sha256"), trust_unverified=trust_unverified,
+                         expected=_expected_state(meta))
+    model = build_model(**config_of(meta), max_params=max_params)
     load_state(model, state, folder / WEIGHTS)
     return model.to(device).eval(), doc
 
 
-def load_model(path: str | os.PathLike[str], device: str = "cpu") -> nn.Module:
-    """Load a checkpoint folder or a run folder (its ``best/``, else ``last/``) in eval mode."""
-    return load_checkpoint(path, device)[0]
+def load_model(path: str | os.PathLike[str], device: str = "cpu", *, trust_unverified: bool = False,
+               max_params: int | None = None) -> nn.Module:
+    """Load a checkpoint folder or a run folder (its ``last/``) in eval mode.
+
+    See :func:`load_checkpoint` for the checks and the arguments.
+    """
+    return load_checkpoint(path, device, trust_unverified=trust_unverified, max_params=max_params)[0]

@@ -1,10 +1,13 @@
 """The training loop: standard, PGD adversarial training (Madry) and TRADES, with
-per-epoch evaluation, best/last checkpoints, exact resume and DDP.
+per-epoch evaluation, a last/ checkpoint, exact resume and DDP.
 
 Reads top to bottom in the order it runs: load data, build the model, resume if a
 ``last/`` checkpoint exists, then for each epoch: set the lr, run the batches of the
 epoch's deterministic order (checkpointing every K steps / T seconds), evaluate,
-write ``last/`` (and ``best/``), and finally ``results.json``.
+write ``last/``, and finally ``results.json``.
+
+No model is selected on the test set: the run's model is the last epoch's (``last/``).
+The per-epoch test metrics are measurements only.
 """
 
 from __future__ import annotations
@@ -22,7 +25,6 @@ from tqdm import tqdm
 
 from advlab.errors import AdvlabError
 from advlab.models import TRAINABLE, build_model, config_of
-from advlab.models.checkpoint import save_checkpoint
 from advlab.store import atomic_write_json, read_json, seed_everything, sha256_bytes
 from advlab.train import distributed as dd
 from advlab.train.config import TrainConfig
@@ -39,6 +41,8 @@ from advlab.train.runs import (
 from advlab.train.trades import trades_loss, trades_perturb
 
 Data = tuple[Tensor, Tensor]
+#: How the kept model was chosen; recorded in results.json and in last/config.json.
+SELECTION = "last epoch (no selection on the test set)"
 
 
 @dataclass
@@ -48,16 +52,20 @@ class TrainResult:
     Attributes:
         model: the final weights (eval mode, unwrapped from DDP).
         history: one dict of metrics per epoch.
-        final, best: metrics of the last epoch and of the best one.
-        out_dir: the run folder (``best/``, ``last/``, ``metrics.json``, ...).
+        final: metrics of the last epoch (the model that is kept).
+        out_dir: the run folder (``last/``, ``metrics.json``, ...).
     """
 
     model: nn.Module
     history: list[dict[str, Any]]
     final: dict[str, Any]
-    best: dict[str, Any]
     out_dir: Path
     resumed: bool = False
+
+    @property
+    def best(self) -> dict[str, Any]:
+        """Deprecated alias of :attr:`final`: no epoch is selected on the test set."""
+        return self.final
 
 
 def _load(cfg: TrainConfig, train_data: Data | None, test_data: Data | None) -> tuple[Data, Data]:
@@ -180,8 +188,8 @@ def _run_epoch(c: _Ctx, prog: Progress, xtr: Tensor, ytr: Tensor) -> dict[str, f
     return sums
 
 
-def _end_epoch(c: _Ctx, prog: Progress, sums: dict[str, float], test: Data, best_key: str) -> None:
-    """Evaluate, record the epoch's metrics, write last/ (and best/ when it improved)."""
+def _end_epoch(c: _Ctx, prog: Progress, sums: dict[str, float], test: Data) -> None:
+    """Evaluate, record the epoch's metrics, write last/."""
     loss, correct, count = dd.all_sum(c.info, [sums["loss"], sums["correct"], sums["count"]], c.device)
     metrics: dict[str, Any] = {"epoch": prog.epoch + 1, "lr": lr_at(c.cfg, prog.epoch),
                                "train_loss": loss / max(count, 1), "train_acc": correct / max(count, 1),
@@ -190,14 +198,9 @@ def _end_epoch(c: _Ctx, prog: Progress, sums: dict[str, float], test: Data, best
     metrics.update(evaluate(c.model, test[0], test[1], c.cfg, c.info, c.device, prog.epoch))
     prog.history.append(metrics)
     prog.epoch, prog.step, prog.partial = prog.epoch + 1, 0, {}
-    improved = prog.best_value is None or metrics[best_key] > prog.best_value
-    if improved:
-        prog.best_value = metrics[best_key]
     if c.info.main:
-        if improved:
-            save_checkpoint(c.out / "best", c.model, {**c.extra, "metrics": metrics})
         c.extra["metrics"] = metrics
-        atomic_write_json(c.out / "metrics.json", {"best_key": best_key, "history": prog.history})
+        atomic_write_json(c.out / "metrics.json", {"history": prog.history})
         c.save_last(prog)
         tqdm.write(_summary(metrics), file=sys.stderr)
     dd.barrier(c.info)
@@ -229,7 +232,7 @@ def _prepare(cfg: TrainConfig, out: Path, info: dd.DistInfo, tr: Data, te: Data,
         write_run_config(out, identity, {"train": cfg.to_dict(), "model": config_of(model),
                                          "command": command, "world_size": info.world})
     dd.barrier(info)
-    return model, {"train": cfg.to_dict(), "world_size": info.world}
+    return model, {"train": cfg.to_dict(), "world_size": info.world, "selection": SELECTION}
 
 
 def train(config: TrainConfig, out_dir: str | Path, *, train_data: Data | None = None,
@@ -243,7 +246,7 @@ def train(config: TrainConfig, out_dir: str | Path, *, train_data: Data | None =
 
     Args:
         config: the training configuration.
-        out_dir: run folder: config.json, metrics.json, results.json, best/, last/.
+        out_dir: run folder: config.json, metrics.json, results.json, last/.
         train_data, test_data: (x (N, C, H, W) in [0, 1], y (N,) int64); loaded by
             name from ``config.dataset`` when omitted.
         force: discard a previous run in ``out_dir``.
@@ -260,20 +263,18 @@ def train(config: TrainConfig, out_dir: str | Path, *, train_data: Data | None =
     resumed = prog.epoch > 0 or prog.step > 0
     if resumed and info.main:
         tqdm.write(f"resuming {out} at epoch {prog.epoch + 1}, batch {prog.step}", file=sys.stderr)
-    best_key = "robust_acc" if config.eval_threat() is not None else "test_acc"
     c = _Ctx(config, out, info, device, model, dd.wrap(model, info, device), opt, extra)
     if prog.history:
         c.extra["metrics"] = prog.history[-1]
     while prog.epoch < config.epochs:
         sums = _run_epoch(c, prog, *tr)
-        _end_epoch(c, prog, sums, te, best_key)
-    best = max(prog.history, key=lambda m: m[best_key])
+        _end_epoch(c, prog, sums, te)
     if info.main:
-        results = {"final": prog.history[-1], "best": best, "best_key": best_key,
+        results = {"final": prog.history[-1], "model": "last", "selection": SELECTION,
                    "epochs": config.epochs, "world_size": info.world}
         atomic_write_json(out / "results.json", results)
     dd.barrier(info)
-    return TrainResult(model.eval(), prog.history, prog.history[-1], best, out, resumed)
+    return TrainResult(model.eval(), prog.history, prog.history[-1], out, resumed)
 
 
 def read_results(out_dir: str | Path) -> dict[str, Any]:

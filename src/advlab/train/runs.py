@@ -1,7 +1,9 @@
-"""The run folder of a training run: config.json, metrics.json, results.json, best/, last/.
+"""The run folder of a training run: config.json, metrics.json, results.json, last/.
 
-Only rank 0 calls the writers. ``last/`` also carries the resume state
-(:mod:`advlab.train.state`); ``best/`` is the epoch with the best selection metric.
+Only rank 0 calls the writers. ``last/`` holds the final (or latest) weights and the
+resume state (:mod:`advlab.train.state`). There is no ``best/``: a model picked by its
+test accuracy would be selected on the test set (runs of older versions may still hold
+one; ``--force`` removes it).
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from advlab.errors import AdvlabError
 from advlab.models.checkpoint import (
     CONFIG,
     load_state,
+    read_config,
     read_weights,
     resolve_folder,
     save_checkpoint,
@@ -39,7 +42,6 @@ class Progress:
     step: int = 0
     history: list[dict[str, Any]] = field(default_factory=list)
     partial: dict[str, float] = field(default_factory=dict)  # running sums of this epoch
-    best_value: float | None = None
 
 
 def clear(out: Path) -> None:
@@ -76,7 +78,7 @@ def save_last(out: Path, model: nn.Module, opt: torch.optim.Optimizer, prog: Pro
               extra: dict[str, Any]) -> None:
     """Write ``last/`` with weights and the resume state."""
     info = {"epoch": prog.epoch, "step": prog.step, "history": prog.history,
-            "partial": prog.partial, "best_value": prog.best_value}
+            "partial": prog.partial}
     save_checkpoint(out / "last", model, {**extra, "epoch": prog.epoch, "step": prog.step},
                     files=state_files(opt, info))
 
@@ -90,9 +92,9 @@ def try_resume(out: Path, model: nn.Module, opt: torch.optim.Optimizer) -> Progr
     if got is None:
         return None
     tensors, info = got
-    doc = read_json(last / CONFIG)
+    doc = read_config(last)
     load_state(model, read_weights(last, doc.get("weights_sha256")), last / "model.safetensors")
     _opt_from_parts(opt, tensors, info["optimizer"])
     restore_rng(tensors, info.get("python_rng"))
     return Progress(epoch=int(info["epoch"]), step=int(info["step"]), history=info["history"],
-                    partial=info.get("partial") or {}, best_value=info.get("best_value"))
+                    partial=info.get("partial") or {})
