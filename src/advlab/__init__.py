@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from advlab.provenance import __version__
+__version__ = "0.1.0"
 
 if TYPE_CHECKING:
     import os
