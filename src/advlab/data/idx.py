@@ -39,6 +39,7 @@ _DTYPES: dict[int, np.dtype[Any]] = {0x08: np.dtype(">u1"), 0x09: np.dtype(">i1"
 #: The most bytes an IDX payload may declare (1 GiB; Fashion-MNIST's train images: 47 MB).
 MAX_IDX_BYTES = 1 << 30
 UBYTE = 0x08
+GZ_RATIO = 1032  # deflate's largest compression ratio
 _CHUNK = 1 << 20
 
 
@@ -59,15 +60,18 @@ def _header(f: io.BufferedIOBase, path: str | os.PathLike[str]) -> tuple[int, tu
 
 
 def _payload(f: io.BufferedIOBase, n: int, total: int, path: str | os.PathLike[str]) -> bytearray:
-    """Exactly ``n`` bytes, then EOF; reading stops one byte past ``n`` (gz streams too)."""
-    buf = bytearray(n)
-    view, got = memoryview(buf), 0
-    while got < n:
-        k = f.readinto(view[got: got + _CHUNK])
-        if not k:
+    """Exactly ``n`` bytes, then EOF; reading stops one byte past ``n`` (gz streams too).
+
+    The buffer grows with the data actually read, so a header that overstates a short
+    stream costs no memory.
+    """
+    buf = bytearray()
+    while len(buf) < n:
+        chunk = f.read(min(_CHUNK, n - len(buf)))
+        if not chunk:
             raise AdvlabError(f"{path}: truncated: header says {total} bytes but the data ends "
-                              f"after {total - n + got}; download it again")
-        got += k
+                              f"after {total - n + len(buf)}; download it again")
+        buf += chunk
     if f.read(1):
         raise AdvlabError(f"{path}: longer than its header says: the data goes on past the {total} "
                           f"bytes the header declares; download it again")
@@ -86,8 +90,8 @@ def _checked_header(f: io.BufferedIOBase, path: str | os.PathLike[str], size: in
     dtype = _DTYPES[code]
     n = math.prod(dims) * dtype.itemsize  # exact: Python ints do not overflow
     if n > max_bytes:
-        raise AdvlabError(f"{path}: header says dims {dims} ({n} bytes); an IDX file here holds at "
-                          f"most {max_bytes} bytes")
+        raise AdvlabError(f"{path}: header says dims {dims} ({n} bytes), more than this file can "
+                          f"hold (at most {max_bytes} bytes)")
     if size is not None and size != header + n:
         what = "truncated" if size < header + n else "longer than its header says"
         raise AdvlabError(f"{path}: {what}: header says dims {dims} ({header + n} bytes) but the "
@@ -100,7 +104,7 @@ def _decode(f: io.BufferedIOBase, path: str | os.PathLike[str], size: int | None
     """Decode one IDX stream; ``size`` is the file's size when it is not compressed."""
     dims, dtype, n = _checked_header(f, path, size, expect, max_bytes)
     arr = np.frombuffer(_payload(f, n, f.tell() + n, path), dtype=dtype).reshape(dims)
-    return arr.astype(dtype.newbyteorder("="))
+    return arr.astype(dtype.newbyteorder("="), copy=False)
 
 
 def check_idx_file(path: str | os.PathLike[str], expect: tuple[int, int] | None = None,
@@ -147,8 +151,10 @@ def read_idx(path: str | os.PathLike[str], expect: tuple[int, int] | None = None
     p = check_path(path, "data_root")
     try:
         if p.suffix == ".gz":
+            # deflate inflates at most 1032:1, so the .gz's size also bounds what it can hold
+            bound = min(max_bytes, GZ_RATIO * os.stat(p).st_size + 4096)
             with gzip.open(p, "rb") as f:
-                return _decode(f, p, None, expect, max_bytes)
+                return _decode(f, p, None, expect, bound)
         with open(p, "rb") as f:
             return _decode(f, p, os.fstat(f.fileno()).st_size, expect, max_bytes)
     except (EOFError, gzip.BadGzipFile, zlib.error) as e:
@@ -197,7 +203,7 @@ def _decode_pair(images: str, labels: str, _stamp: tuple[int, ...]) -> tuple[tor
             f"{images}: holds {x.shape} images but {labels} holds {y.shape} labels; "
             f"expected (N, H, W) and (N,)"
         )
-    return torch.from_numpy(x.astype(np.uint8))[:, None], torch.from_numpy(y.astype(np.int64))
+    return torch.from_numpy(x.astype(np.uint8, copy=False))[:, None], torch.from_numpy(y.astype(np.int64))
 
 
 def load_idx_pair(folder: Path, split: str) -> tuple[torch.Tensor, torch.Tensor]:

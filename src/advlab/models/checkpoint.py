@@ -243,8 +243,8 @@ def load_checkpoint(path: str | os.PathLike[str], device: str = "cpu", *, trust_
     try:
         meta = build_model(mc["arch"], in_shape=mc["in_shape"], num_classes=mc["num_classes"],
                            kwargs=kwargs, device="meta", max_params=max_params)
-    except AdvlabError as e:
-        raise AdvlabError(f"{where}: model: {e}") from None
+    except AdvlabError as e:  # the size bound, or an architecture's own check of its inputs
+        raise AdvlabError(f"{where}: model: {str(e).removeprefix('--model-kwargs: ')}") from None
     state = read_weights(folder, doc.get("weights_sha256"), trust_unverified=trust_unverified,
                          expected=_expected_state(meta))
     model = build_model(**config_of(meta), max_params=max_params)
