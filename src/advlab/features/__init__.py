@@ -1,17 +1,34 @@
 """Ilyas et al. (2019) dataset constructions: D_R / D_NR (robustify), D_rand / D_det (relabel).
 
 >>> from advlab.features import construct_dataset
->>> construct_dataset("robust", source_checkpoint="runs/robust/best", dataset="mnist5k",
+>>> construct_dataset("robust", source_checkpoint="runs/robust/last", dataset="mnist5k",
 ...                   out="runs/d_r", steps=200, step_size=0.1, n=1000)
+
+The inversion's optimizer is ``"paper"`` (fixed-length normalised steps, the default) or
+``"cosine"`` (decaying length, fewer gradient evaluations): see :data:`OPTIMIZERS`.
 """
 
-from advlab.features.construct import KINDS, construct_dataset, resolve_config
-from advlab.features.relabel import TABLE6, RelabelConfig, RelabelResult, choose_targets, relabel
-from advlab.features.robustify import TABLE5, RepDistance, RobustifyConfig, robustify
+from advlab.features.construct import COSINE_DEFAULTS, KINDS, construct_dataset, resolve_config
+from advlab.features.relabel import (
+    TABLE6,
+    TARGET_RULES,
+    RelabelConfig,
+    RelabelResult,
+    choose_targets,
+    relabel,
+)
+from advlab.features.robustify import (
+    OPTIMIZERS,
+    TABLE5,
+    RepDistance,
+    RobustifyConfig,
+    robustify,
+)
 from advlab.features.shards import ShardPlan, assemble, run_shards, shard_seed, wait_for_shards
 
 __all__ = [
-    "KINDS", "TABLE5", "TABLE6", "RelabelConfig", "RelabelResult", "RepDistance",
-    "RobustifyConfig", "ShardPlan", "assemble", "choose_targets", "construct_dataset",
-    "relabel", "resolve_config", "robustify", "run_shards", "shard_seed", "wait_for_shards",
+    "COSINE_DEFAULTS", "KINDS", "OPTIMIZERS", "TABLE5", "TABLE6", "TARGET_RULES", "RelabelConfig",
+    "RelabelResult", "RepDistance", "RobustifyConfig", "ShardPlan", "assemble", "choose_targets",
+    "construct_dataset", "relabel", "resolve_config", "robustify", "run_shards", "shard_seed",
+    "wait_for_shards",
 ]

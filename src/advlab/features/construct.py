@@ -22,9 +22,11 @@ import torch
 from safetensors.torch import save_file
 from torch import nn
 
+from advlab.attacks.mode import eval_mode
 from advlab.errors import AdvlabError, bad_argument
-from advlab.features.relabel import TABLE6, RelabelConfig, check_classes, relabel
+from advlab.features.relabel import TABLE6, TARGET_RULES, RelabelConfig, check_classes, relabel
 from advlab.features.robustify import (
+    OPTIMIZERS,
     TABLE5,
     RobustifyConfig,
     check_features,
@@ -49,7 +51,7 @@ SAMPLES_FILE = "samples.safetensors"
 _DESCRIPTION = {
     "robust": "D_R: representation inversion of a robust (adversarially trained) model",
     "nonrobust": "D_NR: representation inversion of a standard model",
-    "rand": "D_rand: targeted L2 PGD towards a uniformly random other class",
+    "rand": "D_rand: targeted L2 PGD towards a class drawn uniformly from all C classes",
     "det": "D_det: targeted L2 PGD towards (y + 1) mod C",
 }
 
@@ -64,32 +66,43 @@ class Source:
     config: dict[str, Any]
 
 
+#: the ``cosine`` optimizer's defaults relative to Table 5's column: a quarter of the
+#: steps, starting at 5x the paper's step length (benchmarks/inversion.py).
+COSINE_DEFAULTS: dict[str, float] = {"steps_factor": 0.25, "step_size_factor": 5.0}
+
+
 def resolve_config(
     kind: str, dataset: str, *, steps: int | None = None, step_size: float | None = None,
     eps: float | None = None, init: str | None = None, noise_std: float = 0.25,
-    random_start: bool = False, batch_size: int = 256,
+    random_start: bool = False, batch_size: int = 256, optimizer: str | None = None,
+    tol: float | None = None,
 ) -> RobustifyConfig | RelabelConfig:
     """Fill unset hyper-parameters from Table 5 (robust/nonrobust) or Table 6 (rand/det).
 
     Restricted ImageNet gets its own column; every other dataset gets CIFAR-10's (scale
-    them for MNIST-sized data: targeted PGD needs eps >= 2 there, see DESIGN.md).
+    them for MNIST-sized data: the ``ilyas2019`` recipe's presets do). With
+    ``optimizer="cosine"`` unset steps and step size are :data:`COSINE_DEFAULTS` times
+    the column's; the default optimizer is the paper's (``"paper"``).
     """
     if kind not in KINDS:
         raise bad_argument("kind", kind, "one of " + ", ".join(KINDS))
     column = "restricted-imagenet" if dataset.startswith("restricted-imagenet") else "cifar10"
     if kind in ("robust", "nonrobust"):
         if eps is not None:
-            raise bad_argument("--eps", eps, "no --eps for robust/nonrobust", "eps is for rand/det")
-        t5 = TABLE5[column]
-        init = init or "image"
+            raise bad_argument("eps", eps, "no eps for robust/nonrobust", "eps is for rand/det")
+        t5, init = TABLE5[column], init or "image"
+        optimizer = optimizer or "paper"
+        scale = COSINE_DEFAULTS if optimizer == "cosine" else {"steps_factor": 1.0, "step_size_factor": 1.0}
         default_steps = t5["noise_steps"] if init == "noise" else t5["steps"]
         return RobustifyConfig(
-            steps=int(default_steps if steps is None else steps),
-            step_size=float(t5["step_size"] if step_size is None else step_size),
+            steps=int(round(default_steps * scale["steps_factor"])) if steps is None else steps,
+            step_size=float(t5["step_size"] * scale["step_size_factor"] if step_size is None else step_size),
             init=init, noise_std=noise_std, batch_size=batch_size,  # type: ignore[arg-type]
+            optimizer=optimizer, tol=0.0 if tol is None else tol,  # type: ignore[arg-type]
         )
-    if init is not None:
-        raise bad_argument("--init", init, "no --init for rand/det", "PGD starts at the image")
+    for name, value in (("init", init), ("optimizer", optimizer), ("tol", tol)):
+        if value is not None:
+            raise bad_argument(name, value, f"no {name} for rand/det", "PGD starts at the image")
     t6 = TABLE6[column]
     return RelabelConfig(
         eps=float(t6["eps"] if eps is None else eps),
@@ -120,7 +133,7 @@ def select_subset(n_total: int, n: int | None, seed: int) -> torch.Tensor:
     if n is None:
         return torch.arange(n_total)
     if not isinstance(n, int) or not 1 <= n <= n_total:
-        raise bad_argument("--n", n, f"an integer in [1, {n_total}] (the split's size)")
+        raise bad_argument("n", n, f"an integer in [1, {n_total}] (the split's size)")
     perm = torch.randperm(n_total, generator=torch.Generator().manual_seed(seed))
     return perm[:n].sort().values
 
@@ -131,18 +144,15 @@ def _plan_key(doc: dict[str, Any]) -> str:
 
 def _num_classes(model: nn.Module, x: torch.Tensor, device: str, dataset: str) -> int:
     """C, the number of logits, from one forward; a clear error when shapes do not fit."""
-    was = model.training
-    model.eval()
     try:
-        with torch.no_grad():
+        with eval_mode(model), torch.no_grad():
             logits = model(x[:1].to(device))
     except RuntimeError as e:
         raise AdvlabError(
-            f"--source: model {type(model).__name__} cannot classify images of shape "
-            f"{tuple(x.shape[1:])} from --dataset {dataset!r} ({str(e).splitlines()[0]})"
+            f"source_checkpoint: model {type(model).__name__} cannot classify images of shape "
+            f"{tuple(x.shape[1:])} from dataset {dataset!r} ({str(e).splitlines()[0]})",
+            param="source_checkpoint",
         ) from None
-    finally:
-        model.train(was)
     return int(logits.shape[1])
 
 
@@ -161,10 +171,11 @@ def _compute_fn(kind: str, cfg: RobustifyConfig | RelabelConfig, model: nn.Modul
             start = torch.full_like(idx, -1)
             x0 = noise_init(tuple(x_all[idx].shape), std=cfg.noise_std, generator=gen)
         xr, d = robustify(model, x_all[idx], y_all[idx], x0=x0, steps=cfg.steps,
-                          step_size=cfg.step_size, batch_size=cfg.batch_size, device=device,
-                          progress=tick)
+                          step_size=cfg.step_size, batch_size=cfg.batch_size,
+                          optimizer=cfg.optimizer, tol=cfg.tol, device=device, progress=tick)
         return {"x": xr, "y": y_all[idx], "index": idx, "init_index": start,
-                "rep_dist": d.absolute, "rep_rel": d.relative}
+                "rep_dist": d.absolute, "rep_rel": d.relative, "grad_evals": d.grad_evals,
+                "best_step": d.best_step}
 
     def relab(i: int, lo: int, hi: int, gen: torch.Generator, tick: Any) -> dict[str, torch.Tensor]:
         assert isinstance(cfg, RelabelConfig)
@@ -178,18 +189,29 @@ def _compute_fn(kind: str, cfg: RobustifyConfig | RelabelConfig, model: nn.Modul
 
 
 def summarize(kind: str, t: dict[str, torch.Tensor]) -> dict[str, float]:
-    """Card statistics: representation distances (D_R/D_NR) or target-reached rate (D_rand/D_det)."""
+    """Card statistics of the per-sample records ``t`` (tensors of shape (N,)).
+
+    D_R / D_NR: absolute and relative representation distances (mean, median, 90th
+    percentile, max) and gradient evaluations per sample. D_rand / D_det: target-reached rate,
+    perturbation norms, and the fraction of targets equal to the original label.
+    """
     def q(v: torch.Tensor, p: float) -> float:
         return float(torch.quantile(v.double(), p)) if v.numel() else float("nan")
 
+    def mean(v: torch.Tensor) -> float:
+        return float(v.double().mean()) if v.numel() else float("nan")
+
     if kind in ("robust", "nonrobust"):
         d, r = t["rep_dist"], t["rep_rel"][torch.isfinite(t["rep_rel"])]
-        return {"rep_dist_mean": float(d.double().mean()), "rep_dist_median": q(d, 0.5),
+        return {"rep_dist_mean": mean(d), "rep_dist_median": q(d, 0.5),
                 "rep_dist_max": float(d.max()) if d.numel() else float("nan"),
-                "rep_rel_mean": float(r.double().mean()), "rep_rel_median": q(r, 0.5)}
+                "rep_rel_mean": mean(r), "rep_rel_median": q(r, 0.5), "rep_rel_p90": q(r, 0.9),
+                "rep_rel_max": float(r.max()) if r.numel() else float("nan"),
+                "grad_evals_mean": mean(t["grad_evals"])}
     dn = t["delta_norm"]
-    return {"reached_rate": float(t["reached"].double().mean()),
-            "delta_norm_mean": float(dn.double().mean()), "delta_norm_max": float(dn.max()) if dn.numel() else 0.0}
+    return {"reached_rate": mean(t["reached"]), "delta_norm_mean": mean(dn),
+            "delta_norm_max": float(dn.max()) if dn.numel() else 0.0,
+            "target_is_label_rate": mean(t["source_label"] == t["y"])}
 
 
 def _card_key(out: Path) -> str | None:
@@ -212,7 +234,7 @@ def _finish(out: Path, plan: ShardPlan, kind: str, provenance: dict[str, Any],
     wait_for_shards(out / "shards", plan, timeout_s=timeout_s)
     tensors = assemble(out / "shards", plan)
     x, y = tensors.pop("x"), tensors.pop("y")
-    stats = summarize(kind, tensors)
+    stats = summarize(kind, {**tensors, "y": y})
     with atomic_path(out / SAMPLES_FILE) as tmp:
         save_file({"y": y, **tensors}, str(tmp), metadata={"key": plan.key})
     save_artifact(out, x, y, name=f"{kind}:{provenance['source_dataset']['name']}",
@@ -225,7 +247,8 @@ def _wait_for_card(out: Path, key: str, timeout_s: float | None, poll_s: float =
     t0 = time.monotonic()
     while _card_key(out) != key:
         if timeout_s is not None and time.monotonic() - t0 > timeout_s:
-            raise AdvlabError(f"--out: rank 0 wrote no artifact in {out} after {timeout_s:.0f} s")
+            raise AdvlabError(f"out: rank 0 wrote no artifact in {out} after {timeout_s:.0f} s",
+                              param="out")
         time.sleep(poll_s)
 
 
@@ -254,6 +277,8 @@ def construct_dataset(
     batch_size: int = 256,
     noise_std: float = 0.25,
     random_start: bool = False,
+    optimizer: str | None = None,
+    tol: float | None = None,
     force: bool = False,
     timeout_s: float | None = None,
 ) -> Path:
@@ -268,6 +293,9 @@ def construct_dataset(
         out: the artifact folder; an interrupted run in it is resumed.
         seed: shard i draws its randomness from (seed, i); also picks the ``n`` subset.
         steps, step_size, eps, init: hyper-parameters; unset ones come from Table 5 / 6.
+        optimizer, tol: robust/nonrobust only: ``"paper"`` (default: fixed-length
+            normalised steps) or ``"cosine"`` (decaying length), and the per-sample stop
+            at this relative representation distance (default 0: off).
         shard_size: samples per shard (the unit of resumption and of rank parallelism).
         n: construct a seeded random subset of n samples instead of the whole split.
         device: ``cpu`` / ``cuda`` (under torchrun, ``cuda`` means ``cuda:LOCAL_RANK``).
@@ -279,7 +307,8 @@ def construct_dataset(
     """
     out = check_out_dir(out)
     cfg = resolve_config(kind, dataset, steps=steps, step_size=step_size, eps=eps, init=init,
-                         noise_std=noise_std, random_start=random_start, batch_size=batch_size)
+                         noise_std=noise_std, random_start=random_start, batch_size=batch_size,
+                         optimizer=optimizer, tol=tol)
     rank, world = dist_env()
     device = _rank_device(device, world)
     src = load_source(source_checkpoint, device)
@@ -288,7 +317,7 @@ def construct_dataset(
     x_all, y_all = load_dataset(dataset, split=split, data_root=data_root)
     subset = select_subset(x_all.shape[0], n, seed)
     if kind in ("robust", "nonrobust"):
-        check_features(src.model, x_all[:1].to(device))
+        check_features(src.model, x_all[:1].to(device), "source_checkpoint")
     num_classes = _num_classes(src.model, x_all, device, dataset)
     if kind in ("rand", "det"):
         check_classes(y_all[subset], num_classes, kind, dataset)
@@ -300,8 +329,9 @@ def construct_dataset(
         return out
     if existing is not None and not force:
         raise AdvlabError(
-            f"--out: {str(out)!r} holds another construction (key {existing}, now {plan.key}); "
-            "use --force to replace it or choose another --out"
+            f"out: {str(out)!r} holds another construction (key {existing}, now {plan.key}); "
+            "replace it with force (--force) or choose another out folder",
+            param="out",
         )
     if force:
         for i in plan.mine(rank, world):
@@ -329,6 +359,7 @@ def _provenance(kind: str, cfg: RobustifyConfig | RelabelConfig, src: Source, da
         "kind": kind,
         "description": _DESCRIPTION[kind],
         "parameters": asdict(cfg),
+        **_method(kind, cfg),
         "source_model": {"sha256": src.sha256, "path": src.path, "config": src.config},
         "source_dataset": ds,
         "n": n,
@@ -338,3 +369,14 @@ def _provenance(kind: str, cfg: RobustifyConfig | RelabelConfig, src: Source, da
     }
     doc["key"] = _plan_key({k: v for k, v in doc.items() if k not in ("description",)})
     return doc
+
+
+def _method(kind: str, cfg: RobustifyConfig | RelabelConfig) -> dict[str, Any]:
+    """The provenance's plain statement of the method: which inversion optimizer built the
+    set (D_R / D_NR), or which rule chose the targets (D_rand / D_det)."""
+    if isinstance(cfg, RobustifyConfig):
+        return {"optimizer": {"name": cfg.optimizer, "description": OPTIMIZERS[cfg.optimizer],
+                              "steps": cfg.steps, "step_size": cfg.step_size, "tol": cfg.tol,
+                              "returns": "per sample, the iterate with the smallest "
+                                         "representation distance (Figure 5's arg min)"}}
+    return {"target_rule": TARGET_RULES[kind]}

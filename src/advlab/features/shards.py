@@ -58,7 +58,7 @@ class ShardPlan:
 
     def __post_init__(self) -> None:
         if not isinstance(self.shard_size, int) or self.shard_size < 1:
-            raise bad_argument("--shard-size", self.shard_size, "an integer >= 1")
+            raise bad_argument("shard_size", self.shard_size, "an integer >= 1")
         if self.n < 0:
             raise bad_argument("n", self.n, "an integer >= 0")
 
@@ -117,8 +117,9 @@ def _shard_state(path: Path, plan: ShardPlan, i: int) -> bool:
         return False
     if meta.get("key") != plan.key:
         raise AdvlabError(
-            f"--out: {path} was written by a different construction (key {meta.get('key')!r}, "
-            f"now {plan.key!r}); use --force to start over or choose another --out"
+            f"out: {path} was written by a different construction (key {meta.get('key')!r}, "
+            f"now {plan.key!r}); start over with force (--force) or choose another out folder",
+            param="out",
         )
     start, stop = plan.bounds(i)
     if lengths != {stop - start}:
@@ -212,8 +213,9 @@ def wait_for_shards(
                 return
             if timeout_s is not None and time.monotonic() - t0 > timeout_s:
                 raise AdvlabError(
-                    f"--out: shards {missing[:5]} of {root} still missing after {timeout_s:.0f} s; "
-                    "did another rank fail? rerun the same command to resume"
+                    f"out: shards {missing[:5]} of {root} still missing after {timeout_s:.0f} s; "
+                    "did another rank fail? rerun the same command to resume",
+                    param="out",
                 )
             time.sleep(poll_s)
 
@@ -232,7 +234,8 @@ def assemble(root: str | os.PathLike[str], plan: ShardPlan) -> dict[str, torch.T
         if not out:
             out = {k: torch.empty((plan.n, *t.shape[1:]), dtype=t.dtype) for k, t in part.items()}
         if set(part) != set(out):
-            raise AdvlabError(f"--out: {shard_file(root, i)} holds {sorted(part)}; expected {sorted(out)}")
+            raise AdvlabError(f"out: {shard_file(root, i)} holds {sorted(part)}; expected {sorted(out)}",
+                              param="out")
         for k, t in part.items():
             out[k][start:stop] = t
         del part
