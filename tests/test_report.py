@@ -41,6 +41,28 @@ def test_markdown_and_html_hold_tables_figures_and_commands(tmp_path: Path) -> N
     assert "http://" not in html and "https://" not in html
 
 
+def test_markdown_text_and_cells_render_and_raw_html_stays_escaped(tmp_path: Path) -> None:
+    rep = Report("r")
+    sec = rep.section("Definitions")
+    sec.text("**clean_accuracy**: accuracy on the *test* set, see `results.json`.\n\n"
+             "- one\n- two\n\n<script>alert('x')</script> <b>bold?</b> "
+             "[bad](javascript:alert(1)) [ok](results.json)")
+    sec.table(["**model**", "acc"], [["`cnn` <i>x</i>", 0.5]], caption="*D_R* vs D_NR")
+    sec.figure("figures/nope.png", "a <b>caption</b>")
+    _, page = rep.write(tmp_path)
+    html = page.read_text()
+    assert "<strong>clean_accuracy</strong>" in html and "<em>test</em>" in html
+    assert "<code>results.json</code>" in html and "<li>one</li>" in html
+    assert "&lt;script&gt;alert" in html and "<script>alert" not in html
+    assert "&lt;b&gt;bold?&lt;/b&gt;" in html and "<b>" not in html
+    assert "javascript:" not in html.split("[bad](", 1)[0][-200:] and 'href="javascript' not in html
+    assert '<a href="results.json">ok</a>' in html
+    assert "<th><strong>model</strong></th>" in html
+    assert "<td><code>cnn</code> &lt;i&gt;x&lt;/i&gt;</td>" in html
+    assert "<caption><em>D_R</em> vs D_NR</caption>" in html
+    assert "**" not in html  # no Markdown source left in the page
+
+
 def test_missing_figure_is_visible_not_silent(tmp_path: Path) -> None:
     rep = Report("r")
     rep.section("s").figure("figures/nope.png", "gone")

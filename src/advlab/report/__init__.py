@@ -3,7 +3,9 @@
 A recipe builds a :class:`Report` of sections holding text, tables, figures and the
 command that produced them; :func:`Report.write` renders both files. The HTML embeds
 every figure as a base64 data URI, so it opens offline with nothing loaded from the
-network.
+network. Text blocks, table cells and captions are Markdown (CommonMark plus tables),
+rendered to HTML by markdown-it-py with raw HTML disabled: ``**clean_accuracy**`` becomes
+``<strong>``, while ``<script>`` or ``<b>`` in the source is shown as text, never injected.
 
 Example:
     >>> rep = Report("My run", command="advlab train ...", config={"seed": 0})
@@ -20,8 +22,11 @@ import html
 import json
 import os
 from dataclasses import dataclass, field
+from functools import cache
 from pathlib import Path
 from typing import Any
+
+from markdown_it import MarkdownIt
 
 from advlab.store import atomic_write_text, to_jsonable
 
@@ -47,7 +52,7 @@ class Section:
     blocks: list[Block] = field(default_factory=list)
 
     def text(self, markdown: str) -> Section:
-        """A paragraph (Markdown; rendered as escaped text with paragraphs in HTML)."""
+        """Markdown text (CommonMark + tables; raw HTML is shown as text in report.html)."""
         self.blocks.append(Block("text", {"text": markdown}))
         return self
 
@@ -127,6 +132,22 @@ class Report:
         return md, page
 
 
+@cache
+def _markdown() -> MarkdownIt:
+    """CommonMark with tables; raw HTML off (escaped), unsafe link schemes refused."""
+    return MarkdownIt("commonmark", {"html": False}).enable("table")
+
+
+def md_html(text: str) -> str:
+    """Markdown blocks -> HTML (paragraphs, lists, emphasis, code, tables)."""
+    return _markdown().render(text)
+
+
+def md_inline(text: str) -> str:
+    """Inline Markdown (a table cell, a caption) -> HTML without a paragraph."""
+    return _markdown().renderInline(text)
+
+
 def _md_block(b: Block) -> list[str]:
     d = b.data
     if b.kind == "text":
@@ -147,24 +168,24 @@ def _md_block(b: Block) -> list[str]:
 def _html_block(b: Block, root: Path) -> str:
     d = b.data
     if b.kind == "text":
-        paras = [p.strip() for p in d["text"].split("\n\n") if p.strip()]
-        return "".join(f"<p>{html.escape(p)}</p>" for p in paras)
+        return md_html(d["text"])
     if b.kind == "table":
-        head = "".join(f"<th>{html.escape(h)}</th>" for h in d["headers"])
+        head = "".join(f"<th>{md_inline(str(h))}</th>" for h in d["headers"])
         rows = "".join(
-            "<tr>" + "".join(f"<td>{html.escape(fmt(v))}</td>" for v in row) + "</tr>" for row in d["rows"]
+            "<tr>" + "".join(f"<td>{md_inline(fmt(v))}</td>" for v in row) + "</tr>" for row in d["rows"]
         )
-        cap = f"<caption>{html.escape(d['caption'])}</caption>" if d["caption"] else ""
+        cap = f"<caption>{md_inline(d['caption'])}</caption>" if d["caption"] else ""
         return f"<table>{cap}<thead><tr>{head}</tr></thead><tbody>{rows}</tbody></table>"
     if b.kind == "figure":
         p = root / d["path"]
         if not p.is_file():
             return f"<p class='missing'>figure missing: {html.escape(d['path'])}</p>"
         data = base64.b64encode(p.read_bytes()).decode()
-        cap = html.escape(d["caption"])
-        return f"<figure><img alt='{cap}' src='data:image/png;base64,{data}'><figcaption>{cap}</figcaption></figure>"
+        alt = html.escape(d["caption"])
+        return (f"<figure><img alt='{alt}' src='data:image/png;base64,{data}'>"
+                f"<figcaption>{md_inline(d['caption'])}</figcaption></figure>")
     if b.kind == "code":
-        cap = f"<div class='cap'>{html.escape(d['caption'])}</div>" if d["caption"] else ""
+        cap = f"<div class='cap'>{md_inline(d['caption'])}</div>" if d["caption"] else ""
         return f"{cap}<pre>{html.escape(d['text'])}</pre>"
     raise ValueError(f"unknown block kind {b.kind!r}")
 
@@ -182,6 +203,7 @@ td:first-child, th:first-child {{ text-align: left; }}
 pre {{ background: #f5f5f5; padding: .6em; overflow-x: auto; font-size: .85em; }}
 .cap {{ font-size: .8em; color: #555; }} figure {{ margin: 1em 0; }} img {{ max-width: 100%; }}
 figcaption {{ font-size: .9em; color: #444; }} .missing {{ color: #a00; }}
+code {{ background: #f0f0f0; padding: 0 .2em; font-size: .9em; }} pre code {{ background: none; padding: 0; }}
 </style></head>
 <body>
 {body}
