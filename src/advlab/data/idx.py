@@ -165,7 +165,7 @@ def read_idx(path: str | os.PathLike[str], expect: tuple[int, int] | None = None
 
 def _find(folder: Path, stem: str) -> Path | None:
     for name in (stem + ".gz", stem):
-        if (folder / name).is_file():
+        if os.path.isfile(folder / name):
             return folder / name
     return None
 
@@ -177,7 +177,7 @@ def fashion_folder(data_root: str | os.PathLike[str] | None) -> Path:
     ``<root>/FashionMNIST/raw``, ``<root>``); otherwise ``$ADVLAB_DATA`` the same way, then
     the Debian package's ``/usr/share/datasets/fashion-mnist``.
     """
-    roots = [Path(data_root)] if data_root else []
+    roots = [check_path(data_root, "data_root")] if data_root else []
     if not data_root and os.environ.get("ADVLAB_DATA"):
         roots.append(Path(os.environ["ADVLAB_DATA"]))
     candidates = [r / sub for r in roots for sub in ("fashion-mnist", "FashionMNIST/raw", ".")]

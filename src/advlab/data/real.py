@@ -25,6 +25,7 @@ import torch
 from advlab.data.idx import UBYTE, check_idx_file
 from advlab.data.source import Source
 from advlab.errors import AdvlabError
+from advlab.store import check_path
 
 CIFAR10_CLASSES = [
     "airplane", "automobile", "bird", "cat", "deer",
@@ -42,7 +43,7 @@ def require_root(data_root: str | os.PathLike[str] | None, dataset: str, layout:
             f"--data-root: {dataset} needs a data root holding {layout}; "
             f"pass --data-root DIR (data_root=...) or set ADVLAB_DATA"
         )
-    path = Path(root)
+    path = check_path(root, "data_root")
     if not path.is_dir():
         raise AdvlabError(f"--data-root: got {str(root)!r}, which is not a folder")
     return path
