@@ -35,13 +35,16 @@ $(VENV)/bin/python:
 	$(PY) -m venv $(VENV)
 
 # Torch first (pinned; a local wheel on the dev machines), then advlab with its dev
-# extras, then the peer attack libraries with --no-deps so they never replace torch.
+# extras, then the peer libraries with --no-deps so they never replace torch: the attack
+# libraries, and robustness / robustbench (with the few modules they import) for the
+# checkpoint-import tests.
 $(STAMP): $(VENV)/bin/python pyproject.toml
 	$(BIN)/pip install -q --upgrade pip
 	$(BIN)/pip install -q $(TORCH)
 	$(BIN)/pip install -q -e '.[dev]'
 	$(BIN)/pip install -q --no-deps torchattacks foolbox eagerpy adversarial-robustness-toolbox \
-		|| echo "note: peer attack libraries not installed; peer tests will be skipped"
+		robustness dill cox tensorboardX protobuf robustbench timm geotorch torchdiffeq pyyaml \
+		|| echo "note: peer libraries not installed; peer and model-import tests will be skipped"
 	$(BIN)/pip install -q GitPython requests six typing_extensions || true
 	touch $(STAMP)
 

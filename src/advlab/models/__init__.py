@@ -15,7 +15,7 @@ import torch
 from torch import nn
 
 from advlab.errors import AdvlabError, bad_argument
-from advlab.schema import Bool, Either, Float, Int, ListOf, Obj, Spec, validate
+from advlab.schema import Bool, Either, Float, Int, ListOf, Nullable, Obj, Spec, Str, validate
 
 # name -> (module path, class name, fixed keyword arguments)
 _REGISTRY: dict[str, tuple[str, str, dict[str, Any]]] = {
@@ -37,14 +37,23 @@ ARCHITECTURES: tuple[str, ...] = tuple(_REGISTRY)
 TRAINABLE: tuple[str, ...] = tuple(a for a in ARCHITECTURES if not a.endswith("_svm"))
 
 
+#: Architectures of imported checkpoints (``advlab models import``): rebuilt by
+#: ``load_model`` from their config, not offered by ``--model``.
+_IMPORTED: dict[str, tuple[str, str, dict[str, Any]]] = {
+    "robustbench": ("advlab.models.foreign.robustbench", "RobustBenchModel", {}),
+}
+#: Every architecture a checkpoint may name: :data:`ARCHITECTURES` and the imported ones.
+LOADABLE: tuple[str, ...] = ARCHITECTURES + tuple(_IMPORTED)
+
+
 def _factory(arch: str) -> tuple[Callable[..., nn.Module], dict[str, Any]]:
     import importlib
 
-    if arch not in _REGISTRY:
+    if arch not in _REGISTRY and arch not in _IMPORTED:
         raise AdvlabError(
             f"--model: unknown architecture {arch!r}; choose one of {', '.join(ARCHITECTURES)}"
         )
-    mod, cls, fixed = _REGISTRY[arch]
+    mod, cls, fixed = _REGISTRY.get(arch) or _IMPORTED[arch]
     return getattr(importlib.import_module(mod), cls), dict(fixed)
 
 
@@ -67,6 +76,9 @@ _ARGS: dict[str, dict[str, Spec]] = {
 }
 #: The declared arguments of each architecture (types and ranges; sizes bounded).
 KWARGS_SCHEMA: dict[str, Obj] = {a: Obj({**_NORM, **extra}, what=f"{a} arguments") for a, extra in _ARGS.items()}
+KWARGS_SCHEMA["robustbench"] = Obj({"name": Str(200), "dataset": Str(40), "threat_model": Str(40),
+                                    "features_layer": Nullable(Str(1000))},
+                                   what="robustbench arguments")
 for _svm in ("linear_svm", "rbf_svm"):
     KWARGS_SCHEMA[_svm] = Obj({"n_support": Int(1, 1 << 31), "n_outputs": Int(1, MAX_CLASSES),
                                "gamma": Float(gt=0.0)}, what=f"{_svm} arguments")
@@ -191,6 +203,6 @@ def __getattr__(name: str) -> Any:
     raise AttributeError(name)
 
 
-__all__ = ["ARCHITECTURES", "TRAINABLE", "KWARGS_SCHEMA", "DEFAULT_MAX_PARAMS", "build_model",
+__all__ = ["ARCHITECTURES", "LOADABLE", "TRAINABLE", "KWARGS_SCHEMA", "DEFAULT_MAX_PARAMS", "build_model",
            "config_of", "param_limit", "state_numel", "save_checkpoint", "load_model",
            "load_checkpoint", "fit_svm"]
