@@ -219,8 +219,11 @@ def m_header(d: Path, rng: random.Random) -> str:
         assert isinstance(header, dict) and len(header) > 1
     except (ValueError, AssertionError):  # an earlier mutation broke it
         return m_bytes(d, rng)
-    if rng.random() < 0.4:  # plausible: a tensor grows, offsets follow
-        name = rng.choice(sorted(k for k in header if k != "__metadata__"))
+    names = sorted(k for k, v in header.items() if k != "__metadata__" and isinstance(v, dict)
+                   and isinstance(v.get("shape"), list) and all(type(i) is int for i in v["shape"])
+                   and isinstance(v.get("data_offsets"), list) and len(v["data_offsets"]) == 2)
+    if names and rng.random() < 0.4:  # plausible: a tensor grows, offsets follow
+        name = rng.choice(names)
         e = header[name]
         e["shape"] = [rng.choice([0, 1, 2**20, 2**31, 10**9]) if rng.random() < 0.5 else s for s in e["shape"]] or [2]
         if rng.random() < 0.5:
@@ -289,11 +292,11 @@ def m_idx(d: Path, rng: random.Random) -> str:
     op = rng.choice(["type", "ndim", "dims", "zero", "overflow", "short", "long", "bomb", "members", "plain_as_gz"])
     b = bytearray(data)
     ndim = b[3] if len(b) > 3 else 0
-    if op == "type":
+    if op == "type" and len(b) > 2:
         b[2] = rng.choice([0x09, 0x0B, 0x0C, 0x0D, 0x0E, 0x07, 0xFF])
-    elif op == "ndim":
+    elif op == "ndim" and len(b) > 3:
         b[3] = rng.choice([0, 1, 2, 4, 255])
-    elif op in ("dims", "zero", "overflow") and ndim:
+    elif op in ("dims", "zero", "overflow") and ndim and len(b) >= 4 + 4 * ndim:
         k = rng.randrange(ndim)
         v = {"dims": rng.randint(0, 70000), "zero": 0, "overflow": 2**32 - 1}[op]
         b[4 + 4 * k: 8 + 4 * k] = v.to_bytes(4, "big")
@@ -374,15 +377,17 @@ def m_hashless(d: Path, rng: random.Random) -> str:
         doc = json.loads((d / "config.json").read_bytes())
     except ValueError:
         return m_bytes(d, rng)
+    if not isinstance(doc, dict):  # an earlier mutation replaced it
+        return m_bytes(d, rng)
     if rng.random() < 0.5:
         doc.pop("weights_sha256", None)
     else:
         doc["weights_sha256"] = None
     (d / "config.json").write_text(json.dumps(doc))
-    if rng.random() < 0.5:
-        f = d / "model.safetensors"
+    f = d / "model.safetensors"
+    if rng.random() < 0.5 and f.is_file() and f.stat().st_size > 16:
         b = bytearray(f.read_bytes())
-        b[-1 - rng.randrange(min(16, len(b) - 1))] ^= 0xFF
+        b[-1 - rng.randrange(16)] ^= 0xFF
         f.write_bytes(bytes(b))
     return "hashless"
 
@@ -403,7 +408,11 @@ def build_case(fmt: str, mutator: str, seed: int, root: Path) -> tuple[Path, str
     d = seed_folder(fmt, rng, root)
     what = MUTATORS[mutator](d, rng)
     if rng.random() < 0.15 and mutator not in ("none", "fs"):  # sometimes two defects
-        what += " + " + MUTATORS[rng.choice(APPLIES[fmt])](d, rng)
+        second = rng.choice(APPLIES[fmt])
+        try:
+            what += " + " + MUTATORS[second](d, rng)
+        except (ValueError, TypeError, KeyError, IndexError, AttributeError):
+            what += f" + {second} (not applicable to the damaged input)"
     return d, what
 
 

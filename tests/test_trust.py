@@ -202,6 +202,23 @@ def test_declared_range_for_unclipped_synthetic_data(tmp_path: Path) -> None:
         save_artifact(tmp_path / "q", x * 100, y, name="q", value_range=(-1, 1))
 
 
+def test_export_carries_the_declared_range_and_refuses_bad_out(tmp_path: Path) -> None:
+    from advlab.data import export_dataset
+
+    x, y = torch.randn(4, 1, 1, 3) * 4, torch.tensor([0, 1, 1, 0])
+    save_artifact(tmp_path / "syn", x, y, name="syn", value_range=None, x_test=x[:2], y_test=y[:2])
+    got = export_dataset(str(tmp_path / "syn") + "[1:3]", tmp_path / "out")
+    assert got["n_train"] == 2 and got["n_test"] == 1  # the slice applies to each split
+    assert json.loads((tmp_path / "out" / "card.json").read_text())["value_range"] is None
+    assert torch.equal(load_dataset(str(tmp_path / "out"))[0], x[1:3])
+    (tmp_path / "file").write_text("x")
+    with pytest.raises(AdvlabError, match="out: got .*file'; expected a folder; it is an existing file"):
+        export_dataset("digits[:4]", tmp_path / "file")
+    with pytest.raises(AdvlabError, match="already holds an artifact"):
+        export_dataset("digits[:4]", tmp_path / "out")
+    assert export_dataset("digits[:4]", tmp_path / "out", force=True)["dtype"] == "float32"
+
+
 def test_legacy_synthetic_card_without_value_range_still_loads(tmp_path: Path) -> None:
     tensors = {"x": torch.randn(3, 1, 1, 4) * 2, "y": torch.tensor([0, 1, 1])}
     prov = {"constructor": "advlab.bayes.synthetic.SyntheticPair.save_dataset"}

@@ -135,7 +135,15 @@ def _prepare(xs: torch.Tensor, ys: torch.Tensor, keep_float: bool, split: str,
         if not keep_float:  # quantising clamps: refuse what the clamp would hide
             check_pixels(xs, UNIT_RANGE, where)
             xs = (xs * 255).round().to(torch.uint8)
-    return xs.contiguous(), ys.contiguous()
+    return _own(xs), _own(ys)
+
+
+def _own(t: torch.Tensor) -> torch.Tensor:
+    """``t`` contiguous and owning its whole storage (safetensors refuses shared memory)."""
+    t = t.contiguous()
+    if t.storage_offset() or t.untyped_storage().nbytes() != t.numel() * t.element_size():
+        t = t.clone()
+    return t
 
 
 def save_artifact(
@@ -183,7 +191,10 @@ def save_artifact(
             continue
         if xs is None or ys is None:
             raise bad_argument(f"x{split}" if xs is None else f"y{split}", None, "a tensor (both or neither)")
-        tensors["x" + split], tensors["y" + split] = _prepare(xs, ys, keep_float, split, value_range)
+        xs, ys = _prepare(xs, ys, keep_float, split, value_range)
+        shared = {t.untyped_storage().data_ptr() for t in tensors.values()}
+        tensors["x" + split] = xs.clone() if xs.untyped_storage().data_ptr() in shared else xs
+        tensors["y" + split] = ys.clone() if ys.untyped_storage().data_ptr() in shared else ys
     classes = _classes(classes, tensors)
     for split in ("", "_test"):
         if "x" + split in tensors:

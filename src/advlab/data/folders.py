@@ -15,7 +15,13 @@ from pathlib import Path
 
 import torch
 
-from advlab.data.artifact import UNIT_RANGE, check_pixels, is_artifact, read_artifact
+from advlab.data.artifact import (
+    UNIT_RANGE,
+    check_pixels,
+    declared_range,
+    is_artifact,
+    read_artifact,
+)
 from advlab.data.real import CIFAR10_CLASSES
 from advlab.data.source import Source
 from advlab.errors import AdvlabError
@@ -103,7 +109,7 @@ def released_source(folder: Path, split: str) -> Source:
 def artifact_source(folder: Path, split: str) -> Source:
     """An advlab dataset artifact (card, header, hash and data contract verified)."""
     x, y, card = read_artifact(folder, split)
-    return Source.in_memory(card["name"], x, y, list(card["classes"]))
+    return Source.in_memory(card["name"], x, y, list(card["classes"]), declared_range(card))
 
 
 def folder_source(folder: Path, split: str) -> Source:

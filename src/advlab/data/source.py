@@ -42,6 +42,8 @@ class Source:
         index: indices of the selected images in the underlying split, shape (n,).
         fetch: decodes raw images (uint8 or float32, shape (k, C, H, W)) at indices of
             the underlying split.
+        value_range: the declared range of float pixels ((0, 1) for images; None for
+            deliberately unbounded data such as synthetic samples).
     """
 
     name: str
@@ -49,11 +51,13 @@ class Source:
     classes: list[str]
     index: torch.Tensor
     fetch: Fetch
+    value_range: tuple[float, float] | None = (0.0, 1.0)
 
     @classmethod
-    def in_memory(cls, name: str, x: torch.Tensor, y: torch.Tensor, classes: list[str]) -> Source:
+    def in_memory(cls, name: str, x: torch.Tensor, y: torch.Tensor, classes: list[str],
+                  value_range: tuple[float, float] | None = (0.0, 1.0)) -> Source:
         """A source over tensors x (N, C, H, W) and y (N,)."""
-        return cls(name, y.to(torch.int64), classes, torch.arange(len(y)), memory_fetch(x))
+        return cls(name, y.to(torch.int64), classes, torch.arange(len(y)), memory_fetch(x), value_range)
 
     def __len__(self) -> int:
         return int(self.labels.shape[0])
@@ -82,7 +86,7 @@ class Source:
         keep = (self.labels == a) | (self.labels == b)
         labels = (self.labels[keep] == b).to(torch.int64)
         classes = [self.classes[a], self.classes[b]]
-        return Source(self.name, labels, classes, self.index[keep], self.fetch)
+        return Source(self.name, labels, classes, self.index[keep], self.fetch, self.value_range)
 
     def window(self, s: slice, spec_name: str) -> Source:
         """Slice view (Python semantics), applied to the current selection."""
@@ -93,4 +97,4 @@ class Source:
                 f"(the split has {len(self)} images)"
             )
         pos = torch.arange(r.start, r.stop, r.step)
-        return Source(self.name, self.labels[pos], self.classes, self.index[pos], self.fetch)
+        return Source(self.name, self.labels[pos], self.classes, self.index[pos], self.fetch, self.value_range)
