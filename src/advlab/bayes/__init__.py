@@ -9,6 +9,7 @@ Richardson & Weiss, Sections 3-4 and Appendices B-C. See docs/bayes.md.
     >>> res = LDGrad()(clf, *pair.sample(100, 0))     # AttackResult: x_adv, success, norms
 """
 
+from advlab.bayes._sklearn import NotFittedError
 from advlab.bayes.classifier import BayesOptimalClassifier
 from advlab.bayes.ldgrad import LDGrad
 from advlab.bayes.lowrank import LowRankMixture
@@ -23,6 +24,6 @@ from advlab.bayes.synthetic import (
     with_outlier,
 )
 
-__all__ = ["MFA", "LowRankMixture", "BayesOptimalClassifier", "LDGrad", "SyntheticPair",
+__all__ = ["MFA", "LowRankMixture", "BayesOptimalClassifier", "LDGrad", "NotFittedError", "SyntheticPair",
            "components_for", "fit_class_mfas", "make_synthetic", "outlier_direction",
            "symmetric_mfa", "with_outlier"]
