@@ -1,4 +1,5 @@
-"""Attacks: threat model, PGD, Carlini-Wagner L2 and Fast Minimum-Norm (FMN) L2.
+"""Attacks: threat model, PGD, APGD / APGD-T, Carlini-Wagner L2 and Fast Minimum-Norm (FMN) L2
+(FAB-T and Square, from the optional torchattacks, live in ``advlab.attacks.fab_square``).
 
 Fixed-eps attacks are called ``attack(model, x, y, *, eps=1.0 or [..], target=None)``;
 minimum-norm attacks ``attack(model, x, y, *, target=None, init=None)``. Both return a
@@ -6,6 +7,7 @@ verified :class:`AttackResult`. ``pgd_perturb`` is the raw, unverified PGD loop 
 training and dataset construction.
 """
 
+from advlab.attacks.apgd import APGD, APGDT
 from advlab.attacks.base import (
            Attack,
            AttackResult,
@@ -19,5 +21,5 @@ from advlab.attacks.pgd import PGD, pgd_perturb
 from advlab.attacks.sanity import SanityWarning
 from advlab.attacks.threat import ThreatModel
 
-__all__ = ["Attack", "AttackResult", "AttackVerificationError", "FixedEpsAttack",
+__all__ = ["APGD", "APGDT", "Attack", "AttackResult", "AttackVerificationError", "FixedEpsAttack",
            "MinNormAttack", "CWL2", "FMN", "PGD", "pgd_perturb", "SanityWarning", "ThreatModel"]

@@ -1,4 +1,13 @@
-"""Clean and robust accuracy, accuracy against the number of PGD steps (features paper Fig. 8)."""
+"""Clean and robust accuracy, accuracy against the number of steps (features paper Fig. 8).
+
+The default robust-accuracy protocol (``step_size=None``) is APGD with the cross-entropy
+loss (Croce & Hein 2020): ``steps`` iterations whose step size adapts per sample (it starts
+at 2 eps and halves where the loss stalls), from AutoAttack's random start, each restart on
+the points still robust. A fixed ``step_size`` selects plain PGD with that step instead
+(for reproducing a paper's PGD). docs/attacks.md#default-protocol gives the measurements
+behind the choice: the fixed default step of 2.5 eps / steps overstated robust accuracy by
+up to 5 points against torchattacks' PGD with step eps/4 or eps/10.
+"""
 
 from __future__ import annotations
 
@@ -7,7 +16,8 @@ from collections.abc import Sequence
 from torch import Tensor, nn
 from tqdm.auto import tqdm
 
-from advlab.attacks.base import predict_logits, validate_inputs
+from advlab.attacks.apgd import APGD
+from advlab.attacks.base import FixedEpsAttack, predict_logits, validate_inputs
 from advlab.attacks.mode import eval_mode
 from advlab.attacks.pgd import PGD
 from advlab.attacks.threat import Box, check_eps
@@ -25,44 +35,78 @@ def clean_accuracy(model: nn.Module, x: Tensor, y: Tensor, *, batch_size: int = 
     return float((pred == y).float().mean())
 
 
+def protocol_attack(*, norm: str, steps: int = 20, step_size: float | None = None,
+                    restarts: int = 1, loss: str = "ce", box: Box | str = (0.0, 1.0),
+                    batch_size: int = 256, seed: int = 0) -> FixedEpsAttack:
+    """The untargeted attack behind :func:`robust_accuracy` (early stop on).
+
+    ``step_size=None``: :class:`~advlab.attacks.APGD` with ``steps`` iterations, the given
+    loss and ``restarts`` random starts. A number: :class:`~advlab.attacks.PGD` with that
+    fixed step and a random start.
+    """
+    if step_size is None:
+        return APGD(norm=norm, steps=steps, loss=loss, restarts=restarts, box=box,
+                    batch_size=batch_size, seed=seed)
+    return PGD(norm=norm, steps=steps, step_size=step_size, restarts=restarts, loss=loss,
+               box=box, batch_size=batch_size, seed=seed)
+
+
+def robust_flags(model: nn.Module, x: Tensor, y: Tensor, *, norm: str,
+                 eps: Sequence[float] | float, steps: int = 20,
+                 step_size: float | None = None, restarts: int = 1, loss: str = "ce",
+                 box: Box | str = (0.0, 1.0), batch_size: int = 256, seed: int = 0,
+                 checks: bool = True) -> dict[float, Tensor]:
+    """Per-sample robustness under the default protocol: ``{eps: (N,) bool}``, True where
+    the point is classified correctly and the attack found no adversarial example.
+
+    Arguments as :func:`robust_accuracy`. All eps go through one call, smallest first: a
+    point fooled at a smaller eps is not attacked again (the balls nest).
+    """
+    eps_list = [check_eps(e) for e in (eps if isinstance(eps, Sequence) else [eps])]
+    if not eps_list:
+        raise bad_argument("eps", eps, "a non-empty list of numbers >= 0")
+    attack = protocol_attack(norm=norm, steps=steps, step_size=step_size, restarts=restarts,
+                             loss=loss, box=box, batch_size=batch_size, seed=seed)
+    if checks:
+        check_model(model, x)
+    res = attack(model, x, y, eps=eps_list)
+    fooled = {e: res.per_eps[e].success for e in eps_list}
+    if checks:
+        check_attack(model, x, y, attack=attack, fooled=fooled)
+    return {e: ~s for e, s in fooled.items()}
+
+
 def robust_accuracy(model: nn.Module, x: Tensor, y: Tensor, *, norm: str,
                     eps: Sequence[float] | float, steps: int = 20,
                     step_size: float | None = None, restarts: int = 1, loss: str = "ce",
                     box: Box | str = (0.0, 1.0), batch_size: int = 256, seed: int = 0,
                     checks: bool = True) -> dict[float, float]:
-    """Robust accuracy under untargeted PGD for each eps: the fraction of points still
-    classified correctly after the attack.
+    """Robust accuracy under the default untargeted protocol for each eps: the fraction of
+    points still classified correctly after the attack.
 
-    ``step_size=None`` means ``2.5 * eps / steps``. Samples stop being attacked as soon as
-    they are fooled (early stop), which does not change the result. With ``checks`` the
-    automatic sanity checks of :mod:`advlab.evaluate.checks` run on a subset afterwards.
+    ``step_size=None`` (default) runs APGD (adaptive step, ``steps`` iterations, ``restarts``
+    runs); a number runs PGD with that fixed step (see :func:`protocol_attack`). ``loss``:
+    ``"ce"``, ``"cw"`` or ``"dlr"``. Samples stop being attacked as soon as they are fooled
+    (early stop), which does not change the result. With ``checks`` the automatic sanity
+    checks of :mod:`advlab.evaluate.checks` run on a subset afterwards.
 
     Returns:
         ``{eps: accuracy}`` in the order given.
     """
-    eps_list = [check_eps(e) for e in (eps if isinstance(eps, Sequence) else [eps])]
-    if not eps_list:
-        raise bad_argument("eps", eps, "a non-empty list of numbers >= 0")
-    attack = PGD(norm=norm, steps=steps, step_size=step_size, restarts=restarts, loss=loss,
-                 box=box, batch_size=batch_size, seed=seed)
-    if checks:
-        check_model(model, x)
-    out: dict[float, float] = {}
-    fooled: dict[float, Tensor] = {}
-    for e in tqdm(eps_list, desc="robust accuracy", disable=None, leave=False):
-        res = attack(model, x, y, eps=e)
-        out[e], fooled[e] = 1.0 - res.success_rate, res.success
-    if checks:
-        check_attack(model, x, y, attack=attack, fooled=fooled)
-    return out
+    flags = robust_flags(model, x, y, norm=norm, eps=eps, steps=steps, step_size=step_size,
+                         restarts=restarts, loss=loss, box=box, batch_size=batch_size,
+                         seed=seed, checks=checks)
+    return {e: float(f.float().mean()) for e, f in flags.items()}
 
 
 def accuracy_vs_steps(model: nn.Module, x: Tensor, y: Tensor, *, norm: str, eps: float,
                       steps_list: Sequence[int], step_size: float | None = None,
                       box: Box | str = (0.0, 1.0), seed: int = 0) -> dict[int, float]:
-    """Robust accuracy at one eps for each number of PGD steps (features paper, Figure 8).
+    """Robust accuracy at one eps for each number of steps (features paper, Figure 8).
 
-    ``step_size=None`` uses ``2.5 * eps / steps`` for each steps value.
+    Each value is :func:`robust_accuracy` with ``steps`` set to that number (the default
+    protocol: APGD, whose step schedule scales with ``steps``; or PGD with a fixed
+    ``step_size``), so the value at 20 steps is the one the tables report.
     """
     if not steps_list:
         raise bad_argument("steps_list", steps_list, "a non-empty list of integers >= 0")
@@ -72,4 +116,5 @@ def accuracy_vs_steps(model: nn.Module, x: Tensor, y: Tensor, *, norm: str, eps:
             for s in tqdm(steps_list, desc="steps", disable=None, leave=False)}
 
 
-__all__ = ["clean_accuracy", "robust_accuracy", "accuracy_vs_steps"]
+__all__ = ["clean_accuracy", "protocol_attack", "robust_flags", "robust_accuracy",
+           "accuracy_vs_steps"]

@@ -16,6 +16,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
+from advlab.attacks.base import FixedEpsAttack
 from advlab.attacks.losses import objective
 from advlab.attacks.mode import eval_mode
 from advlab.attacks.pgd import PGD
@@ -60,11 +61,14 @@ def check_model(model: nn.Module, x: Tensor) -> list[str]:
     return issued
 
 
-def check_attack(model: nn.Module, x: Tensor, y: Tensor, *, attack: PGD,
+def check_attack(model: nn.Module, x: Tensor, y: Tensor, *, attack: FixedEpsAttack,
                  fooled: dict[float, Tensor]) -> list[str]:
     """Re-run cheap variations of ``attack`` on a subset and warn about unreliable results.
 
     Args:
+        attack: the evaluated attack, configured with ``steps``, ``restarts``, ``seed`` and
+            ``loss`` (PGD or APGD); the stronger variant is the same class with twice the
+            steps, one more restart and another seed.
         fooled: per eps, the success (N,) bool of the evaluated attack on x.
     Returns:
         the anchors of the warnings issued.
@@ -73,8 +77,8 @@ def check_attack(model: nn.Module, x: Tensor, y: Tensor, *, attack: PGD,
     xs, ys = x[idx], y[idx]
     cfg = attack.config
     issued = []
-    stronger = PGD(**{**cfg, "steps": 2 * cfg["steps"], "restarts": cfg["restarts"] + 1,
-                      "seed": cfg["seed"] + 1})
+    stronger = type(attack)(**{**cfg, "steps": 2 * cfg["steps"],
+                               "restarts": cfg["restarts"] + 1, "seed": cfg["seed"] + 1})
     for eps, success in fooled.items():
         before = 1.0 - float(success[idx].float().mean())
         after = 1.0 - stronger(model, xs, ys, eps=eps).success_rate
@@ -88,8 +92,11 @@ def check_attack(model: nn.Module, x: Tensor, y: Tensor, *, attack: PGD,
     return issued
 
 
-def _check_unbounded(model: nn.Module, xs: Tensor, ys: Tensor, attack: PGD) -> list[str]:
-    """An attack whose ball contains the whole box (or is huge, unbounded box) must succeed."""
+def _check_unbounded(model: nn.Module, xs: Tensor, ys: Tensor,
+                     attack: FixedEpsAttack) -> list[str]:
+    """An attack whose ball contains the whole box (or is huge, unbounded box) must succeed.
+
+    Always PGD (step 2.5 eps / steps) with the evaluated attack's norm, loss and box."""
     cfg = attack.config
     box = attack.box
     if isinstance(box, tuple):
@@ -97,7 +104,8 @@ def _check_unbounded(model: nn.Module, xs: Tensor, ys: Tensor, attack: PGD) -> l
         eps = width * (xs[0].numel() ** 0.5 if attack.norm == "l2" else 1.0)
     else:
         eps = 1e3 * max(1.0, float(xs.abs().max())) * (xs[0].numel() ** 0.5)
-    big = PGD(**{**cfg, "steps": max(cfg["steps"], 20), "step_size": None, "restarts": 1})
+    big = PGD(norm=attack.norm, steps=max(cfg["steps"], 20), loss=cfg["loss"], box=attack.box,
+              batch_size=cfg["batch_size"], seed=cfg["seed"])
     rate = big(model, xs, ys, eps=eps).success_rate
     if rate < MIN_UNBOUNDED_SUCCESS:
         warn(f"an attack with an unbounded budget (eps={eps:.3g}) fools only {rate:.1%} of "

@@ -1,0 +1,167 @@
+"""AutoAttack (Croce & Hein 2020): the standard ensemble as one library function.
+
+``autoattack(model, x, y, norm=..., eps=...)`` runs APGD-CE, APGD-T (targeted DLR, 9 target
+classes), FAB-T (9 target classes) and Square (5,000 queries), each on the points that are
+still robust, and reports the robust accuracy after each attack and per-sample robust flags.
+Every hyper-parameter is fixed by the version, as in AutoAttack:
+
+* ``"standard"``: the four attacks above, 100 iterations each for the three gradient
+  attacks, one restart each (FAB-T and Square need the optional package torchattacks);
+* ``"apgd"``: APGD-CE and APGD-T only (no optional dependency).
+
+Several eps are evaluated in one call, smallest first: a point fooled at a smaller eps is
+fooled at every larger one (the balls nest) and is not attacked again. An input ``robust``
+mask (e.g. the flags of an earlier run) restricts the work to the points still robust.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import torch
+from torch import Tensor, nn
+from tqdm.auto import tqdm
+
+from advlab.attacks.apgd import APGD, APGDT
+from advlab.attacks.base import FixedEpsAttack, predict_logits, validate_inputs
+from advlab.attacks.mode import eval_mode
+from advlab.attacks.threat import Box, check_box, check_eps, check_norm
+from advlab.errors import bad_argument
+
+VERSIONS: dict[str, tuple[str, ...]] = {
+    "standard": ("apgd-ce", "apgd-t", "fab-t", "square"),
+    "apgd": ("apgd-ce", "apgd-t"),
+}
+#: ``fooled_by`` code of points misclassified clean, or marked not robust by the caller
+FOOLED_CLEAN = 0
+#: ``fooled_by`` code of points no attack fooled
+ROBUST = -1
+
+
+@dataclass
+class AutoAttackResult:
+    """The ensemble's result on N points at one eps.
+
+    Attributes:
+        norm, eps, version: the threat model and the version; attacks: names, in order.
+        clean_accuracy: fraction correct before any attack (and not excluded by ``robust``).
+        robust_accuracy: fraction still correct after every attack.
+        accuracy_after: robust accuracy after each attack, in order (cumulative).
+        robust: (N,) bool per-sample flags (pass them as ``robust=`` to a later run).
+        fooled_by: (N,) int64: -1 robust, 0 misclassified (or marked not robust by the
+            input mask), k >= 1 fooled by ``attacks[k - 1]``.
+        x_adv: (N, C, H, W) the adversarial example where an attack found one, else x.
+        seconds: wall time of each attack.
+        per_eps: for a list of eps, one result per eps (the top level is the largest eps).
+    """
+
+    norm: str
+    eps: float
+    version: str
+    attacks: list[str]
+    clean_accuracy: float
+    robust_accuracy: float
+    accuracy_after: dict[str, float]
+    robust: Tensor
+    fooled_by: Tensor
+    x_adv: Tensor
+    seconds: dict[str, float]
+    per_eps: dict[float, AutoAttackResult] = field(default_factory=dict)
+
+
+def ensemble(norm: str, version: str = "standard", *, seed: int = 0,
+             box: Box | str = (0.0, 1.0), batch_size: int = 256) -> list[tuple[str, FixedEpsAttack]]:
+    """The attacks of a version, configured as AutoAttack configures them, in order."""
+    if version not in VERSIONS:
+        raise bad_argument("version", version, " or ".join(repr(v) for v in VERSIONS))
+    made: dict[str, FixedEpsAttack] = {
+        "apgd-ce": APGD(norm=norm, steps=100, loss="ce", restarts=1, box=box,
+                        batch_size=batch_size, seed=seed),
+        "apgd-t": APGDT(norm=norm, steps=100, loss="dlr", n_target_classes=9, restarts=1,
+                        box=box, batch_size=batch_size, seed=seed),
+    }
+    if "fab-t" in VERSIONS[version]:
+        from advlab.attacks.fab_square import FABT, Square, torchattacks_module
+
+        torchattacks_module()  # fail before any work when the dependency is missing
+        made["fab-t"] = FABT(norm=norm, steps=100, n_target_classes=9, restarts=1, box=box,
+                             batch_size=batch_size, seed=seed)
+        made["square"] = Square(norm=norm, n_queries=5000, p_init=0.8, restarts=1, box=box,
+                                batch_size=batch_size, seed=seed)
+    return [(name, made[name]) for name in VERSIONS[version]]
+
+
+def autoattack(model: nn.Module, x: Tensor, y: Tensor, *, norm: str,
+               eps: float | Sequence[float], version: str = "standard", seed: int = 0,
+               robust: Tensor | None = None, box: Box | str = (0.0, 1.0),
+               batch_size: int = 256) -> AutoAttackResult:
+    """Run the AutoAttack ensemble on ``x`` (N,C,H,W) with labels ``y`` (N,).
+
+    Args:
+        norm: ``"l2"`` or ``"linf"``; eps: one radius or a list (pixel units).
+        version: ``"standard"`` or ``"apgd"`` (see the module docstring).
+        seed: seed of every attack's random start / search.
+        robust: optional (N,) bool flags of an earlier run at an eps <= each eps here (e.g.
+            the same eps, interrupted): points marked False count as not robust and are not
+            attacked again (their ``x_adv`` is x).
+        box: ``(lo, hi)`` (FAB-T and Square support only (0, 1)), None or ``"per-sample"``.
+        batch_size: points attacked at once.
+    Returns:
+        an :class:`AutoAttackResult` (with ``per_eps`` when ``eps`` is a list).
+    """
+    norm = check_norm(norm)
+    eps_list = [check_eps(e) for e in (eps if isinstance(eps, Sequence) else [eps])]
+    if not eps_list:
+        raise bad_argument("eps", eps, "a number >= 0 or a non-empty list of them")
+    attacks = ensemble(norm, version, seed=seed, box=check_box(box), batch_size=batch_size)
+    x, y = x.detach(), y.detach()
+    with eval_mode(model):
+        validate_inputs(model, x, y, None, attacks[0][1].box)
+        start = predict_logits(model, x, batch_size).argmax(1) == y
+    if robust is not None:
+        if not isinstance(robust, Tensor) or robust.shape != (len(x),) or robust.dtype != torch.bool:
+            raise bad_argument("robust", getattr(robust, "shape", robust),
+                               f"a bool tensor of shape ({len(x)},)")
+        start = start & robust.to(start.device)
+    clean = float(start.float().mean()) if len(x) else float("nan")
+    results: dict[float, AutoAttackResult] = {}
+    prev: AutoAttackResult | None = None
+    for e in sorted(set(eps_list)):
+        prev = results[e] = _one_eps(model, x, y, e, attacks, start, clean, version, prev)
+    top = results[max(eps_list)]
+    if isinstance(eps, Sequence):
+        top.per_eps = {e: results[e] for e in eps_list}
+    return top
+
+
+def _one_eps(model: nn.Module, x: Tensor, y: Tensor, eps: float,
+             attacks: list[tuple[str, FixedEpsAttack]], start: Tensor, clean: float,
+             version: str, prev: AutoAttackResult | None) -> AutoAttackResult:
+    """The ensemble at one eps; points fooled at the smaller eps of ``prev`` are carried."""
+    fooled_by = torch.full((len(x),), ROBUST, dtype=torch.long, device=x.device)
+    fooled_by[~start] = FOOLED_CLEAN
+    x_adv = x.clone()
+    if prev is not None:
+        carried = ~prev.robust & start
+        fooled_by[carried], x_adv[carried] = prev.fooled_by[carried], prev.x_adv[carried]
+    after, seconds = {}, {}
+    for k, (name, attack) in enumerate(tqdm(attacks, desc=f"autoattack eps={eps:g}",
+                                            disable=None, leave=False), start=1):
+        todo = torch.nonzero(fooled_by == ROBUST).flatten()
+        t = time.perf_counter()
+        if len(todo):
+            res = attack(model, x[todo], y[todo], eps=eps)
+            hit = todo[res.success]
+            fooled_by[hit], x_adv[hit] = k, res.x_adv[res.success]
+        seconds[name] = time.perf_counter() - t
+        after[name] = float((fooled_by == ROBUST).float().mean()) if len(x) else float("nan")
+    robust = fooled_by == ROBUST
+    return AutoAttackResult(
+        norm=attacks[0][1].norm, eps=eps, version=version, attacks=[n for n, _ in attacks],
+        clean_accuracy=clean, robust_accuracy=after[attacks[-1][0]], accuracy_after=after,
+        robust=robust, fooled_by=fooled_by, x_adv=x_adv, seconds=seconds)
+
+
+__all__ = ["autoattack", "ensemble", "AutoAttackResult", "VERSIONS", "ROBUST", "FOOLED_CLEAN"]
