@@ -7,6 +7,7 @@
 from __future__ import annotations
 
 import contextlib
+import numbers
 import os
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
@@ -150,8 +151,10 @@ def build_model(arch: str, *, in_shape: Sequence[int], num_classes: int,
         raise bad_argument("arch", arch, f"one of {', '.join(ARCHITECTURES)}")
     cls, fixed = _factory(arch)
     shape = _check_shape(in_shape)
-    if isinstance(num_classes, bool) or not isinstance(num_classes, int) or not 2 <= num_classes <= MAX_CLASSES:
+    if isinstance(num_classes, bool) or not isinstance(num_classes, numbers.Integral) \
+            or not 2 <= int(num_classes) <= MAX_CLASSES:
         raise bad_argument("num_classes", num_classes, f"an int in [2, {MAX_CLASSES}]")
+    num_classes = int(num_classes)
     if kwargs is not None and not isinstance(kwargs, Mapping):
         raise bad_argument("model_kwargs", kwargs, "a mapping of architecture arguments")
     user = {**dict(kwargs or {}), **more}
