@@ -216,12 +216,16 @@ def main() -> None:
         failures: list[dict[str, Any]] = []
         examples: dict[str, str] = {}
         controls: Counter[str] = Counter()
+        bombs_seen: list[dict[str, Any]] = []
         slowest = [0.0, ""]
 
         def on_result(spec: dict[str, Any], outcome: str, what: str, detail: str, seconds: float) -> None:
             if spec["kind"] == "control":
                 controls[outcome] += 1
                 return
+            if spec["kind"] == "bomb":
+                bombs_seen.append({"file": Path(spec["bomb"]).name, "outcome": outcome, "detail": detail,
+                                   "seconds": round(seconds, 2)})
             key = spec.get("fmt") or spec["kind"]
             counts[outcome] += 1
             by[f"{spec['kind']}:{key}"][outcome] += 1
@@ -249,7 +253,8 @@ def main() -> None:
         "by": {k: dict(v) for k, v in sorted(by.items())},
         "payloads": {"cases": by_kind(by, "payload"), "markers_created_by_advlab": len(leaked),
                      "leaked": leaked, "controls": dict(controls)},
-        "bombs": bomb_sizes, "limits": {"time_s_per_case": args.time_limit, "memory_cap_mib_beyond_imports": args.mem_mib},
+        "bombs": {"sizes": bomb_sizes, "results": bombs_seen},
+        "max_worker_rss_mib": resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss >> 10, "limits": {"time_s_per_case": args.time_limit, "memory_cap_mib_beyond_imports": args.mem_mib},
         "workers": args.workers, "seed": args.seed, "wall_s": round(time.perf_counter() - t0, 1),
         "slowest_case": {"seconds": round(slowest[0], 2), "what": slowest[1]},
         "failures": failures[:200], "examples": examples,
