@@ -185,6 +185,14 @@ def test_save_artifact_refuses_data_breaking_the_contract(tmp_path: Path, x: tor
     assert not (tmp_path / "a").exists()  # nothing written
 
 
+def test_save_artifact_checks_the_card_before_writing_anything(tmp_path: Path) -> None:
+    with pytest.raises(AdvlabError, match=r"card: name: got 'x+\.\.\.; expected a string of at most 1000"):
+        save_artifact(tmp_path / "a", torch.rand(1, 1, 2, 2), torch.tensor([0]), name="x" * 5000)
+    with pytest.raises(AdvlabError, match=r"classes: got 3; expected a list"):
+        save_artifact(tmp_path / "a", torch.rand(1, 1, 2, 2), torch.tensor([0]), name="a", classes=3)  # type: ignore[arg-type]
+    assert not (tmp_path / "a").exists()
+
+
 def test_quantising_refuses_what_the_clamp_would_hide(tmp_path: Path) -> None:
     with pytest.raises(AdvlabError, match="leave the declared range"):
         save_artifact(tmp_path / "a", torch.full((1, 1, 2, 2), -0.5), torch.tensor([0]), name="a", keep_float=False)

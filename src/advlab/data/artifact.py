@@ -31,6 +31,7 @@ from advlab.store import (
     check_path,
     read_json,
     sha256_file,
+    to_jsonable,
 )
 from advlab.tensorfile import expect_tensors, read_header
 
@@ -62,7 +63,7 @@ CARD_SCHEMA = Obj({
 
 
 def code_version() -> str:
-    from advlab import __version__
+    from advlab.provenance import __version__
 
     return __version__
 
@@ -185,8 +186,35 @@ def save_artifact(
         if not lo < hi:
             raise bad_argument("value_range", value_range, "(low, high) with low < high")
         value_range = (float(lo), float(hi))
+    tensors = _collect({"": (x, y), "_test": (x_test, y_test)}, keep_float, value_range)
+    classes = _classes(classes, tensors)
+    for split in ("", "_test"):
+        if "x" + split in tensors:
+            check_data(tensors["x" + split], tensors["y" + split], len(classes), value_range,
+                       f"x{split}, y{split}")
+    if "x_test" in tensors and tensors["x_test"].shape[1:] != tensors["x"].shape[1:]:
+        raise bad_argument("x_test", tuple(tensors["x_test"].shape), f"images of shape {tuple(x.shape[1:])}")
+    card = to_jsonable({
+        "format": FORMAT, "name": name, "shape": list(tensors["x"].shape[1:]),
+        "dtype": str(tensors["x"].dtype).replace("torch.", ""),
+        "n_train": int(tensors["x"].shape[0]),
+        "n_test": int(tensors["x_test"].shape[0]) if "x_test" in tensors else 0,
+        "classes": classes, "value_range": list(value_range) if value_range is not None else None,
+        "provenance": {"code_version": code_version(), **(provenance or {})},
+    })
+    validate(CARD_SCHEMA, {**card, "sha256": "0" * 64}, "card")  # what we write, we can read back
+    out.mkdir(parents=True, exist_ok=True)
+    with atomic_path(out / DATA_FILE) as tmp:
+        save_file(tensors, str(tmp))
+    atomic_write_json(out / CARD_FILE, {**card, "sha256": sha256_file(out / DATA_FILE)})
+    return out
+
+
+def _collect(splits: dict[str, tuple[torch.Tensor | None, torch.Tensor | None]], keep_float: bool,
+             value_range: tuple[float, float] | None) -> dict[str, torch.Tensor]:
+    """The tensors to store, name -> tensor, none sharing memory with another."""
     tensors: dict[str, torch.Tensor] = {}
-    for split, (xs, ys) in {"": (x, y), "_test": (x_test, y_test)}.items():
+    for split, (xs, ys) in splits.items():
         if xs is None and ys is None:
             continue
         if xs is None or ys is None:
@@ -195,28 +223,7 @@ def save_artifact(
         shared = {t.untyped_storage().data_ptr() for t in tensors.values()}
         tensors["x" + split] = xs.clone() if xs.untyped_storage().data_ptr() in shared else xs
         tensors["y" + split] = ys.clone() if ys.untyped_storage().data_ptr() in shared else ys
-    classes = _classes(classes, tensors)
-    for split in ("", "_test"):
-        if "x" + split in tensors:
-            check_data(tensors["x" + split], tensors["y" + split], len(classes), value_range,
-                       f"x{split}, y{split}")
-    if "x_test" in tensors and tensors["x_test"].shape[1:] != tensors["x"].shape[1:]:
-        raise bad_argument("x_test", tuple(tensors["x_test"].shape), f"images of shape {tuple(x.shape[1:])}")
-    out.mkdir(parents=True, exist_ok=True)
-    with atomic_path(out / DATA_FILE) as tmp:
-        save_file(tensors, str(tmp))
-    card = {
-        "format": FORMAT, "name": name, "shape": list(tensors["x"].shape[1:]),
-        "dtype": str(tensors["x"].dtype).replace("torch.", ""),
-        "n_train": int(tensors["x"].shape[0]),
-        "n_test": int(tensors["x_test"].shape[0]) if "x_test" in tensors else 0,
-        "classes": classes, "value_range": list(value_range) if value_range is not None else None,
-        "provenance": {"code_version": code_version(), **(provenance or {})},
-        "sha256": sha256_file(out / DATA_FILE),
-    }
-    validate(CARD_SCHEMA, card, "card")  # what we write, we can read back
-    atomic_write_json(out / CARD_FILE, card)
-    return out
+    return tensors
 
 
 def _classes(classes: list[str] | None, tensors: dict[str, torch.Tensor]) -> list[str]:
@@ -226,7 +233,7 @@ def _classes(classes: list[str] | None, tensors: dict[str, torch.Tensor]) -> lis
         if not 0 <= top < MAX_CLASSES:
             raise bad_argument("y", top, f"labels in [0, {MAX_CLASSES}) (no class names given)")
         return [str(i) for i in range(top + 1)]
-    return list(validate(ListOf(Str(200), 1, MAX_CLASSES), list(classes), "classes"))
+    return list(validate(ListOf(Str(200), 1, MAX_CLASSES), classes, "classes"))
 
 
 def read_card(path: str | os.PathLike[str]) -> dict[str, Any]:
