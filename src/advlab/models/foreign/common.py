@@ -10,6 +10,7 @@ runs.
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import warnings
 from collections.abc import Callable, Mapping
@@ -29,12 +30,15 @@ RTOL = 1e-4
 
 
 def _reason(e: BaseException) -> str:
-    """The informative line of a torch.load error (e.g. 'Unsupported global: ...')."""
+    """The informative part of a torch.load error, e.g. 'Unsupported global: GLOBAL
+    torch.nn.modules.linear.Linear' (torch's advice to allow-list it is left out)."""
     lines = [ln.strip() for ln in str(e).splitlines() if ln.strip()]
     for ln in lines:
-        if ln.startswith(("Unsupported global", "Unsupported operand", "Trying to", "Can only")):
-            return ln[:200]
-    return (lines[0][:200] if lines else "") or type(e).__name__
+        ln = ln.removeprefix("WeightsUnpickler error: ")
+        if ln.startswith(("Unsupported", "Trying to", "Can only")):
+            return ln.split(" was not an allowed global")[0][:200]
+    first = re.sub(r"\x1b\[[0-9;]*m", "", lines[0]) if lines else ""
+    return first[:200] or type(e).__name__
 
 
 def read_torch_file(path: str | os.PathLike[str], what: str, download_hint: str = "") -> Any:
