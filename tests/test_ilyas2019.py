@@ -13,7 +13,8 @@ import torch
 
 from advlab.errors import AdvlabError
 from advlab.experiments.ilyas2019 import config as C
-from advlab.experiments.ilyas2019 import evals, figures, pipeline, stages
+from advlab.experiments.ilyas2019 import evals, figures, stages
+from advlab.report.format import eps_key
 
 TABLE7_ROWS = {"standard", "adversarial", "d_nr", "d_r", "d_nr_noise", "d_r_noise"}
 
@@ -45,7 +46,7 @@ def test_overrides_are_typed_and_dotted() -> None:
 
 
 @pytest.mark.parametrize("overrides, needle", [
-    ({"no_such_field": 1}, "--set"),
+    ({"no_such_field": 1}, "no_such_field: unknown key"),
     ({"constructed_train.nope": 1}, "constructed_train"),
     ({"robustify_steps": "many"}, "robustify_steps"),
     ({"n_construct": 0}, "n_construct"),
@@ -58,20 +59,21 @@ def test_bad_overrides_name_the_argument(overrides: dict, needle: str) -> None:
 
 
 def test_unknown_scale() -> None:
-    with pytest.raises(AdvlabError, match="--scale"):
+    with pytest.raises(AdvlabError, match="scale"):
         C.resolve_config("mnist5k", "huge")
 
 
 def test_command_line_reproduces_overrides() -> None:
-    from advlab.experiments.ilyas2019.cli import _parse_set
+    from advlab.cli.options import parse_sets
+    from advlab.experiments.ilyas2019 import cli_command
 
-    line = pipeline.command_line("mnist5k", "quick", "runs/x", 3, "cpu", None,
-                                 {"eval_eps": (1.0, 2.0), "constructed_train.epochs": 5})
+    cfg = C.resolve_config("mnist5k", "quick", eval_eps=(0.5, 8 / 255),
+                           **{"constructed_train.epochs": 5, "model_kwargs.width": 8})
+    line = cli_command(cfg, "runs/x", 3, "cpu", None)
     assert line.startswith("advlab reproduce ilyas2019 --dataset mnist5k --scale quick")
     sets = [p.split()[0] for p in line.split("--set")[1:]]
-    parsed = _parse_set(tuple(sets))
-    assert C.resolve_config("mnist5k", "quick", **parsed) == C.resolve_config(
-        "mnist5k", "quick", eval_eps=(1.0, 2.0), **{"constructed_train.epochs": 5})
+    assert len(sets) == 3  # only what differs from the preset
+    assert C.resolve_config("mnist5k", "quick", parse_sets(tuple(sets))) == cfg
 
 
 # ------------------------------------------------------------------ helpers
@@ -96,7 +98,7 @@ def test_pearson_closed_form() -> None:
 
 
 def test_eps_key_and_positions() -> None:
-    assert evals.eps_key(1) == "1.0" and evals.eps_key(0.25) == "0.25"
+    assert eps_key(1) == "1" and eps_key(0.25) == "0.25" and float(eps_key(8 / 255)) == 8 / 255
     pos = figures._positions(torch.tensor([7, 3, 9]), torch.tensor([9, 7]))
     assert pos.tolist() == [2, 0]
     assert figures._spread(torch.arange(100), 5).tolist() == [0, 25, 50, 74, 99]
@@ -115,19 +117,21 @@ def test_cli_bad_set_is_one_line_exit_2(tmp_path: Path) -> None:
     assert not out.exists()
 
 
-def test_cli_set_refuses_reserved_keys() -> None:
-    from advlab.experiments.ilyas2019.cli import _parse_set
+def test_set_refuses_reserved_keys() -> None:
+    from advlab.cli.options import parse_sets
 
-    for bad in ("dataset=cifar10", "scale=full", "noequals"):
-        with pytest.raises(AdvlabError, match="--set"):
-            _parse_set((bad,))
+    for key in ("dataset", "scale", "seed", "device", "out"):
+        with pytest.raises(AdvlabError, match=f"{key}: is set by --"):
+            C.resolve_config("mnist5k", "quick", {key: "x"})
+    with pytest.raises(AdvlabError, match="KEY=VALUE"):
+        parse_sets(("noequals",))
 
 
 # ------------------------------------------------------------------ end to end
 
 
 def _check_results(res: dict, cfg: C.IlyasConfig) -> None:
-    keys = [evals.eps_key(e) for e in cfg.eval_eps]
+    keys = [eps_key(e) for e in cfg.eval_eps]
     assert set(res["table1"]) >= {"D", "D_rand", "D_det"}
     rows = res["table7"]["rows"]
     assert TABLE7_ROWS <= set(rows)
@@ -175,14 +179,16 @@ def test_tiny_run_end_to_end_and_cached_rerun(tmp_path: Path, capsys: pytest.Cap
 
 def test_rerun_with_other_settings_is_refused(tmp_path: Path) -> None:
     from advlab.experiments import ilyas2019
+    from advlab.experiments.engine import FORMAT, config_dict
     from advlab.store import atomic_write_json
 
     out = tmp_path / "run"
     cfg = C.resolve_config("mnist5k", "tiny")
-    atomic_write_json(out / "config.json", {"seed": 0, "config": cfg.to_dict()})
-    with pytest.raises(AdvlabError, match="--out"):
+    atomic_write_json(out / "config.json", {"format": FORMAT, "recipe": "ilyas2019", "seed": 0,
+                                            "config": config_dict(cfg)})
+    with pytest.raises(AdvlabError, match="out: .* another robustify_steps"):
         ilyas2019.run(out, dataset="mnist5k", scale="tiny", robustify_steps=7)
-    with pytest.raises(AdvlabError, match="--out"):
+    with pytest.raises(AdvlabError, match="out: .* another seed"):
         ilyas2019.run(out, dataset="mnist5k", scale="tiny", seed=1)
 
 

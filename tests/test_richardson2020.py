@@ -15,7 +15,7 @@ from advlab.experiments.richardson2020 import attack as atk
 from advlab.experiments.richardson2020.config import make_config, parse_pairs
 from advlab.experiments.richardson2020.paper import MODELS
 from advlab.experiments.richardson2020.results import checks
-from advlab.experiments.richardson2020.run import command_line
+from advlab.experiments.richardson2020 import cli_command
 
 # ------------------------------------------------------------------------ config
 
@@ -36,14 +36,16 @@ def test_overrides_apply_and_lists_become_tuples() -> None:
 
 
 @pytest.mark.parametrize("kwargs, needle", [
-    ({"scale": "huge"}, "--scale"),
-    ({"dataset": "svhn"}, "--dataset"),
-    ({"pairs": "0-0"}, "--pairs"),
-    ({"pairs": "1-x"}, "--pairs"),
-    ({"pairs": " , "}, "--pairs"),
+    ({"scale": "huge"}, "^scale"),
+    ({"dataset": "svhn"}, "^dataset"),
+    ({"pairs": "0-0"}, "^pairs"),
+    ({"pairs": "1-x"}, "^pairs"),
+    ({"pairs": " , "}, "^pairs"),
     ({"n_train": 0}, "n_train"),
     ({"svm_gammas": [0.0]}, "svm_gammas"),
-    ({"bogus": 1}, "bogus"),
+    ({"bogus": 1}, "bogus: unknown key"),
+    ({"n_train": "1.5"}, "n_train: got '1.5'; expected an integer"),
+    ({"cnn_lr": "nan"}, "cnn_lr"),
     ({"n_attack": 10_000}, "n_attack"),
 ])
 def test_bad_settings_raise_one_clear_error(kwargs: dict, needle: str) -> None:
@@ -58,7 +60,7 @@ def test_celeba_pairs_are_attribute_names() -> None:
 
 def test_command_line_round_trips_the_overrides() -> None:
     cfg = make_config("mnist5k", "tiny", seed=3, n_train=50)
-    words = shlex.split(command_line("runs/x", cfg, {"n_train": 50}))
+    words = shlex.split(cli_command(cfg, "runs/x", "cpu", None))
     assert words[:3] == ["advlab", "reproduce", "richardson2020"]
     assert words[words.index("--seed") + 1] == "3" and "n_train=50" in words
     assert words[words.index("--pairs") + 1] == "0-6"
@@ -195,7 +197,7 @@ def test_rerun_skips_every_stage(tiny_run: tuple[Path, dict], capfd: pytest.Capt
     again = run(out, dataset="digits", scale="tiny", seed=0)
     err = capfd.readouterr().err
     headers = [line for line in err.splitlines() if line.startswith("[richardson2020] stage")]
-    assert headers and all("(cached;" in line for line in headers)
+    assert headers and all("(cached)" in line for line in headers)
     assert again["datasets"] == first["datasets"]
 
 

@@ -8,9 +8,8 @@ from pathlib import Path
 import pytest
 
 from advlab.cli import main
-from advlab.theory import run_theory
-from advlab.theory.study_gaussian import GaussianConfig
-from advlab.theory.study_toy2d import Toy2dConfig
+from advlab.experiments import theory
+from advlab.experiments.theory.config import GaussianConfig, Toy2dConfig
 
 
 def _run(argv: list[str]) -> int:
@@ -47,8 +46,8 @@ def test_cli_writes_config_results_figures_and_reports(kind: str, tmp_path: Path
 
 
 def test_run_theory_is_deterministic_for_a_seed(tmp_path: Path, tiny: None) -> None:
-    a = run_theory("gaussian", tmp_path / "a", seed=1, quick=True)
-    b = run_theory("gaussian", tmp_path / "b", seed=1, quick=True)
+    a = theory.run(tmp_path / "a", kind="gaussian", seed=1, quick=True)
+    b = theory.run(tmp_path / "b", kind="gaussian", seed=1, quick=True)
     assert a["theorem1"] == b["theorem1"] and a["theorem2"]["per_sample"] == b["theorem2"]["per_sample"]
 
 

@@ -15,7 +15,8 @@ from advlab.theory.boundary import (
     gaussian_pair_distance,
     table_distance,
 )
-from advlab.theory.study_toy2d import Toy2dConfig, observation1, observation3
+from advlab.experiments.theory.config import Toy2dConfig
+from advlab.experiments.theory.stages import observation1, observation3
 from advlab.theory.toy2d import Mixture, asymmetric_elliptical, cell_index, eight_problems
 
 PROBLEMS = eight_problems()

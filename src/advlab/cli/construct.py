@@ -12,7 +12,8 @@ from __future__ import annotations
 
 import click
 
-from advlab.cli._common import (
+from advlab.cli.options import (
+    AdvlabCommand,
     data_root_env,
     data_root_option,
     device_option,
@@ -25,7 +26,7 @@ from advlab.cli._common import (
 )
 
 
-@click.command()
+@click.command(cls=AdvlabCommand)
 @click.argument("kind", type=click.Choice(["robust", "nonrobust", "rand", "det"]))
 @click.option("--source", required=True, type=click.Path(),
               help="Source model: a checkpoint folder (or a run folder with best/ or last/).")

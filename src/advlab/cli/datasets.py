@@ -6,11 +6,18 @@ from pathlib import Path
 
 import click
 
-from advlab.cli._common import data_root_option, echo_json, force_option, json_option, out_option
+from advlab.cli.options import (
+    AdvlabGroup,
+    data_root_option,
+    echo_json,
+    force_option,
+    json_option,
+    out_option,
+)
 from advlab.errors import AdvlabError
 
 
-@click.group()
+@click.group(cls=AdvlabGroup)
 def command() -> None:
     """Describe and export datasets.
 

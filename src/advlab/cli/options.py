@@ -1,4 +1,10 @@
-"""Options shared by the commands, so each is spelled and documented once."""
+"""The command line's shared options, each spelled and documented once (public: a new
+command, or a script built on click, reuses them).
+
+Every decorator here adds one option; :func:`parse_sets` splits ``--set KEY=VALUE`` (the
+values stay text: the config layer, :mod:`advlab.overrides`, types them by field), and
+:func:`saved_run` reads ``--config OUT/config.json`` to rerun a saved run.
+"""
 
 from __future__ import annotations
 
@@ -9,42 +15,120 @@ from typing import Any, TypeVar
 
 import click
 
+from advlab.errors import AdvlabError
+
 F = TypeVar("F", bound=Callable[..., Any])
 
 
-def seed_option(f: F) -> F:
-    return click.option("--seed", type=int, default=0, show_default=True, help="Random seed.")(f)  # type: ignore[return-value]
+def flag_of(command: click.Command, param: str, override: bool = False) -> str:
+    """How the user set library parameter ``param`` in ``command``: its option (``--steps``),
+    its argument (``KIND``), ``--set param`` for a recipe setting (always when
+    ``override``), or ``param`` itself."""
+    has_set = any(p.name == "sets" for p in command.params)
+    if override and has_set:
+        return f"--set {param}"
+    for p in command.params:
+        if p.name == param:
+            return p.opts[0] if isinstance(p, click.Option) else p.human_readable_name
+    return f"--set {param}" if has_set else param
 
 
-def device_option(f: F) -> F:
-    return click.option(
-        "--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True,
-        help="Where to compute; auto picks cuda when available.",
-    )(f)  # type: ignore[return-value]
+class AdvlabCommand(click.Command):
+    """A command whose user errors name the flag the user typed, not the Python parameter."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except AdvlabError as e:
+            if e.param is None:
+                raise
+            raise AdvlabError(e.renamed(flag_of(self, e.param, e.override))) from None
 
 
-def data_root_option(f: F) -> F:
-    return click.option(
-        "--data-root", type=click.Path(file_okay=False), default=None,
-        help="Folder holding real datasets (default: $ADVLAB_DATA, or each dataset's default).",
-    )(f)  # type: ignore[return-value]
+class AdvlabGroup(click.Group):
+    """A group whose sub-commands are :class:`AdvlabCommand` (and sub-groups AdvlabGroup)."""
+
+    command_class = AdvlabCommand
+    group_class = type
 
 
-def out_option(required: bool = True, default: str | None = None) -> Callable[[F], F]:
-    def deco(f: F) -> F:
-        return click.option(
-            "--out", type=click.Path(), required=required and default is None, default=default,
-            help="Output folder (created; a completed run inside is resumed).",
-        )(f)  # type: ignore[return-value]
+def _option(*args: Any, **kwargs: Any) -> Callable[[F], F]:
+    """``click.option`` typed as a decorator that keeps the function's type."""
+    deco: Callable[[F], F] = click.option(*args, **kwargs)
     return deco
 
 
-def force_option(f: F) -> F:
-    return click.option("--force", is_flag=True, help="Recompute stages that completed before.")(f)  # type: ignore[return-value]
+def _seed(text: str) -> int:
+    value = int(text)
+    if not 0 <= value < 2**63:
+        raise ValueError(text)
+    return value
 
 
-def json_option(f: F) -> F:
-    return click.option("--json", "as_json", is_flag=True, help="Print machine-readable JSON.")(f)  # type: ignore[return-value]
+class SeedType(click.ParamType):
+    """An integer seed in [0, 2**63)."""
+
+    name = "integer"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> int:
+        try:
+            return _seed(str(value))
+        except ValueError:
+            self.fail(f"{value!r} is not an integer in [0, 2**63)", param, ctx)
+
+
+class EpsType(click.ParamType):
+    """A radius, or a comma-separated list of radii: ``0.5``, ``8/255``, ``0.25,0.5``."""
+
+    name = "eps"
+
+    def __init__(self, many: bool = True) -> None:
+        self.many = many
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        from advlab.overrides import parse_number
+
+        if not isinstance(value, str):
+            return value
+        items = [v for v in value.split(",") if v.strip()]
+        if not items or (len(items) > 1 and not self.many):
+            self.fail(f"{value!r}: expected {'radii like 0.5,1 or 8/255' if self.many else 'one radius'}",
+                      param, ctx)
+        try:
+            radii = [float(parse_number(v, "eps")) for v in items]
+        except AdvlabError as e:
+            self.fail(e.detail, param, ctx)
+        if any(r < 0 for r in radii):
+            self.fail(f"{value!r}: radii must be >= 0", param, ctx)
+        return tuple(radii) if self.many else radii[0]
+
+
+seed_option = _option("--seed", type=SeedType(), default=0, show_default=True, help="Random seed.")
+device_option = _option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto",
+                        show_default=True, help="Where to compute; auto picks cuda when available.")
+data_root_option = _option(
+    "--data-root", type=click.Path(file_okay=False), default=None,
+    help="Folder holding real datasets (default: $ADVLAB_DATA, or each dataset's default).")
+force_option = _option("--force", is_flag=True,
+                       help="Recompute everything: the folder's previous results are removed first.")
+json_option = _option("--json", "as_json", is_flag=True, help="Print machine-readable JSON.")
+set_option = _option(
+    "--set", "sets", multiple=True, metavar="KEY=VALUE",
+    help="Override a config setting, typed by the setting: --set n_train=2000, --set "
+         "eval_eps=0.5,1 (lists: comma-separated), --set constructed_train.epochs=30 (nested: "
+         "dotted keys), --set n_train=none. Repeatable. Unknown keys are refused.")
+config_option = _option("--config", "config_file", type=click.Path(dir_okay=False), default=None,
+                        help="Rerun a saved run: OUT/config.json of an earlier run (its recipe "
+                             "options and settings; options given here and --set win).")
+figure_format_option = _option(
+    "--figure-format", "figure_format", default="png", show_default=True, metavar="FMT[,FMT]",
+    help="Figure files to write: png, pdf, svg, or a list (png,pdf). PNG is always written "
+         "(the report embeds it).")
+
+
+def out_option(required: bool = True, default: str | None = None) -> Callable[[F], F]:
+    return _option("--out", type=click.Path(), required=required and default is None,
+                   default=default, help="Output folder (created; a completed run inside is resumed).")
 
 
 def resolve_device(device: str) -> str:
@@ -54,9 +138,8 @@ def resolve_device(device: str) -> str:
     if device == "auto":
         return "cuda" if torch.cuda.is_available() else "cpu"
     if device == "cuda" and not torch.cuda.is_available():
-        from advlab.errors import AdvlabError
-
-        raise AdvlabError("--device: got 'cuda' but no CUDA device is available; use --device cpu")
+        raise AdvlabError("device: got 'cuda' but no CUDA device is available; use --device cpu",
+                          param="device")
     return device
 
 
@@ -70,27 +153,56 @@ def echo_json(obj: Any) -> None:
     click.echo(json.dumps(to_jsonable(obj), indent=2))
 
 
-def parse_key_values(items: tuple[str, ...], *, example: str, reserved: tuple[str, ...] = (),
-                     option: str = "--set") -> dict[str, str]:
-    """Split repeated ``--set KEY=VALUE`` options into ``{key: raw value}``.
+def formats(text: str) -> tuple[str, ...]:
+    """``--figure-format png,pdf`` -> ``("png", "pdf")`` (validated)."""
+    from advlab.report.figures import check_formats
 
-    Args:
-        items: the option's values as click gives them.
-        example: a valid ``KEY=VALUE`` shown in the error message.
-        reserved: keys that have their own option (``--seed`` etc.) and are refused here.
+    return check_formats(text.split(","))
+
+
+def parse_sets(items: tuple[str, ...], *, example: str = "n_train=2000") -> dict[str, str]:
+    """Split repeated ``--set KEY=VALUE`` options into ``{key: text}`` (typed later by field).
 
     Raises:
-        AdvlabError: an item without ``=`` or key, or a reserved key.
+        AdvlabError: an item without ``=`` or key.
     """
-    from advlab.errors import AdvlabError
-
     out: dict[str, str] = {}
     for item in items:
         key, sep, value = item.partition("=")
         key = key.strip()
         if not sep or not key:
-            raise AdvlabError(f"{option}: got {item!r}; expected KEY=VALUE, e.g. {example}")
-        if key in reserved:
-            raise AdvlabError(f"{option}: got {item!r}; use --{key.replace('_', '-')} instead")
-        out[key] = value
+            raise AdvlabError(f"set: got {item!r}; expected KEY=VALUE, e.g. {example}", param="set")
+        out[key] = value.strip()
     return out
+
+
+def saved_run(path: str | None, recipe: str) -> dict[str, Any]:
+    """The ``config.json`` of an earlier run of ``recipe`` (``{}`` without ``--config``).
+
+    Raises:
+        AdvlabError: the file is missing, not a run's config, or of another recipe.
+    """
+    if path is None:
+        return {}
+    from advlab.store import read_json
+
+    doc = read_json(path)
+    if not isinstance(doc, dict) or not isinstance(doc.get("config"), dict):
+        raise AdvlabError(f"config_file: {path!r} is not the config.json of an advlab run",
+                          param="config_file")
+    if doc.get("recipe") != recipe:
+        raise AdvlabError(f"config_file: {path!r} is a {doc.get('recipe')!r} run, not {recipe}",
+                          param="config_file")
+    return doc
+
+
+def given(ctx: click.Context, name: str) -> bool:
+    """True when option ``name`` was typed on the command line (not a default)."""
+    source = ctx.get_parameter_source(name)
+    return source is not None and source.name == "COMMANDLINE"
+
+
+__all__ = ["AdvlabCommand", "AdvlabGroup", "EpsType", "SeedType", "flag_of", "config_option", "data_root_env", "data_root_option", "device_option",
+           "echo_json", "figure_format_option", "force_option", "formats", "given",
+           "json_option", "out_option", "parse_sets", "resolve_device", "saved_run",
+           "seed_option", "set_option"]

@@ -5,61 +5,122 @@ Runs the same under ``torchrun --nproc_per_node=N -m advlab.cli train ...`` (DDP
 
 from __future__ import annotations
 
+import dataclasses
 import shlex
 import sys
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
 import click
 
-from advlab.cli._common import (
+from advlab.cli.options import (
+    AdvlabCommand,
+    config_option,
     data_root_env,
     data_root_option,
     device_option,
     echo_json,
     force_option,
+    given,
     json_option,
     out_option,
+    parse_sets,
     resolve_device,
     seed_option,
+    set_option,
 )
 from advlab.errors import AdvlabError
+
+if TYPE_CHECKING:
+    from advlab.train import TrainConfig
 
 
 def _drops(spec: str | None) -> tuple[int, ...]:
     try:
         return tuple(int(s) for s in (spec or "").split(",") if s.strip())
     except ValueError:
-        raise AdvlabError(f"--lr-drop: got {spec!r}; expected comma-separated epochs, e.g. 10,15") from None
+        raise AdvlabError(f"lr_drop: got {spec!r}; expected comma-separated epochs, e.g. 10,15",
+                          param="lr_drop") from None
 
 
-def build_config(**o: object) -> object:
-    """Turn the CLI options into a :class:`advlab.train.TrainConfig`."""
-    from advlab.train import AdvConfig, TrainConfig, parse_adv, parse_kwargs
+def _adversary(o: dict[str, Any]) -> dict[str, Any] | None:
+    """The ``adversarial`` settings from ``--adv`` / ``--trades`` / ``--adv-*`` (None: standard)."""
+    from advlab.train import parse_adv
 
-    adv = None
     if o["trades"] is not None and o["adv"] is None:
-        raise AdvlabError(f"--trades: got {o['trades']!r} without --adv; TRADES needs the ball, e.g. --adv linf:0.3")
-    if o["adv"] is not None:
-        norm, eps = parse_adv(str(o["adv"]))
-        kind = "trades" if o["trades"] is not None else "pgd"
-        adv = AdvConfig(kind=kind, norm=norm, eps=eps, steps=int(o["adv_steps"]),  # type: ignore[arg-type, call-overload]
-                        step_size=o["adv_step_size"], random_start=bool(o["adv_random_start"]),  # type: ignore[arg-type, call-overload]
-                        beta=float(o["trades"]) if o["trades"] is not None else 6.0)  # type: ignore[arg-type, call-overload]
-    rnorm, reps = parse_adv(str(o["robust_eval"])) if o["robust_eval"] else (None, None)
-    return TrainConfig(
-        dataset=str(o["dataset"]), model=str(o["model"]), model_kwargs=parse_kwargs(o["model_kwargs"]),  # type: ignore[arg-type, call-overload]
-        epochs=o["epochs"], batch_size=o["batch_size"], optimizer=o["optimizer"], lr=o["lr"],  # type: ignore[arg-type, call-overload]
-        momentum=o["momentum"], weight_decay=o["weight_decay"], lr_drop_epochs=_drops(o["lr_drop"]),  # type: ignore[arg-type, call-overload]
-        lr_drop_factor=o["lr_drop_factor"], augment=o["augment"], adversarial=adv,  # type: ignore[arg-type, call-overload]
-        seed=o["seed"], device=resolve_device(str(o["device"])), data_root=data_root_env(o["data_root"]),  # type: ignore[arg-type, call-overload]
-        robust_eval_subset=o["robust_eval_subset"], robust_eval_steps=o["robust_eval_steps"],  # type: ignore[arg-type, call-overload]
-        robust_eval_norm=rnorm, robust_eval_eps=reps,
-        checkpoint_every_steps=o["checkpoint_every"], checkpoint_every_seconds=o["checkpoint_seconds"],  # type: ignore[arg-type, call-overload]
-    )
+        raise AdvlabError(f"trades: got {o['trades']!r} without --adv; TRADES needs the ball, "
+                          "e.g. --adv linf:0.3", param="trades")
+    if o["adv"] is None:
+        return None
+    norm, eps = parse_adv(o["adv"])
+    return {"kind": "pgd" if o["trades"] is None else "trades", "norm": norm, "eps": eps,
+            "steps": o["adv_steps"], "step_size": o["adv_step_size"],
+            "random_start": o["adv_random_start"],
+            "beta": 6.0 if o["trades"] is None else o["trades"]}
 
 
-@click.command("train")
-@click.option("--dataset", required=True, help="Dataset name (advlab datasets list) or artifact folder.")
-@click.option("--model", required=True, help="Architecture: cnn, allconv, mlp, resnet18, resnet50, vgg16, densenet121, inception_v3.")
+#: option name -> TrainConfig field (the adversary's options make ``adversarial``)
+_FIELDS = {"dataset": "dataset", "model": "model", "epochs": "epochs", "batch_size": "batch_size",
+           "optimizer": "optimizer", "lr": "lr", "momentum": "momentum",
+           "weight_decay": "weight_decay", "lr_drop_factor": "lr_drop_factor", "augment": "augment",
+           "seed": "seed", "robust_eval_subset": "robust_eval_subset",
+           "robust_eval_steps": "robust_eval_steps", "checkpoint_every": "checkpoint_every_steps",
+           "checkpoint_seconds": "checkpoint_every_seconds"}
+_ADV = ("adv", "trades", "adv_steps", "adv_step_size", "adv_random_start")
+
+
+def _option_values(o: dict[str, Any], typed: Callable[[str], bool]) -> dict[str, Any]:
+    """TrainConfig settings from the options for which ``typed(option)`` holds."""
+    from advlab.train import parse_adv, parse_kwargs
+
+    values = {field: o[opt] for opt, field in _FIELDS.items() if typed(opt)}
+    if typed("model_kwargs"):
+        values["model_kwargs"] = parse_kwargs(o["model_kwargs"])
+    if typed("lr_drop"):
+        values["lr_drop_epochs"] = _drops(o["lr_drop"])
+    if any(typed(a) for a in _ADV):
+        values["adversarial"] = _adversary(o)
+    if typed("robust_eval"):
+        values["robust_eval_norm"], values["robust_eval_eps"] = (
+            parse_adv(o["robust_eval"]) if o["robust_eval"] else (None, None))
+    return values
+
+
+def build_config(ctx: click.Context, o: dict[str, Any], sets: tuple[str, ...],
+                 config_file: str | None) -> TrainConfig:
+    """The :class:`advlab.train.TrainConfig` of a command line: a saved run's settings
+    (``--config RUN/config.json``) first, then the options typed (all of them without
+    ``--config``), then ``--set KEY=VALUE`` (typed by field)."""
+    from advlab.overrides import apply_overrides
+    from advlab.store import read_json
+    from advlab.train import TrainConfig
+
+    cfg = TrainConfig()
+    if config_file is not None:
+        doc = read_json(config_file)
+        identity = doc.get("identity") if isinstance(doc, dict) else None
+        if not isinstance(identity, dict):
+            raise AdvlabError(f"config_file: {config_file!r} is not the config.json of an "
+                              "`advlab train` run", param="config_file")
+        known = {f.name for f in dataclasses.fields(TrainConfig)}
+        cfg = apply_overrides(cfg, {k: v for k, v in identity.items() if k in known})
+    else:
+        for name in ("dataset", "model"):
+            if o[name] is None:
+                raise AdvlabError(f"{name}: missing (or rerun a saved run with --config)", param=name)
+    try:
+        cfg = apply_overrides(cfg, _option_values(o, lambda opt: config_file is None or given(ctx, opt)))
+    except AdvlabError as e:
+        e.override = False  # these came from options, not from --set
+        raise
+    cfg = apply_overrides(cfg, parse_sets(sets, example="lr_drop_factor=0.2"))
+    return dataclasses.replace(cfg, device=resolve_device(o["device"]),
+                               data_root=data_root_env(o["data_root"]))
+
+
+@click.command("train", cls=AdvlabCommand)
+@click.option("--dataset", default=None, help="Dataset name (advlab datasets list) or artifact folder.")
+@click.option("--model", default=None, help="Architecture: cnn, allconv, mlp, resnet18, resnet50, vgg16, densenet121, inception_v3.")
 @click.option("--model-kwargs", default=None, help="Architecture arguments, e.g. width=32 or hidden=256/128.")
 @click.option("--adv", default=None, help="Adversarial training ball: l2:EPS or linf:EPS (PGD; with --trades, TRADES).")
 @click.option("--trades", type=float, default=None, help="TRADES with this beta (needs --adv for the ball).")
@@ -80,19 +141,28 @@ def build_config(**o: object) -> object:
 @click.option("--robust-eval-steps", type=int, default=20, show_default=True)
 @click.option("--checkpoint-every", type=int, default=0, show_default=True, help="Also checkpoint every K batches (0: time-based only).")
 @click.option("--checkpoint-seconds", type=float, default=60.0, show_default=True, help="Checkpoint mid-epoch at least this often.")
+@set_option
+@config_option
 @out_option()
 @seed_option
 @device_option
 @data_root_option
 @force_option
 @json_option
-def command(out: str, force: bool, as_json: bool, **opts: object) -> None:
-    """Train a classifier; rerun the same command to resume after a crash or kill."""
+@click.pass_context
+def command(ctx: click.Context, out: str, force: bool, as_json: bool, sets: tuple[str, ...],
+            config_file: str | None, **opts: Any) -> None:
+    """Train a classifier; rerun the same command to resume after a crash or kill.
+
+    Every setting of advlab.train.TrainConfig without an option of its own can be set
+    with --set (e.g. --set adversarial.box=none, --set eval_batch_size=256); --config
+    RUN/config.json trains again with a saved run's settings.
+    """
     from advlab.train import train
 
-    cfg = build_config(**opts)
+    cfg = build_config(ctx, opts, sets, config_file)
     argv = " ".join(shlex.quote(a) for a in ["advlab", *sys.argv[1:]])
-    result = train(cfg, out, force=force, command=argv)  # type: ignore[arg-type, call-overload]
+    result = train(cfg, out, force=force, command=argv)
     import torch.distributed as dist
 
     if dist.is_initialized():
@@ -105,6 +175,6 @@ def command(out: str, force: bool, as_json: bool, **opts: object) -> None:
         echo_json(summary)
     else:
         f = result.final
-        click.echo(f"trained {cfg.model} on {cfg.dataset}: test_acc {f['test_acc']:.4f}"  # type: ignore[attr-defined]
+        click.echo(f"trained {cfg.model} on {cfg.dataset}: test_acc {f['test_acc']:.4f}"
                    + (f", robust_acc {f['robust_acc']:.4f}" if "robust_acc" in f else "")
                    + f" -> {out}")

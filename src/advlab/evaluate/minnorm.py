@@ -12,7 +12,6 @@ from torch import Tensor
 
 from advlab.attacks.base import AttackResult
 from advlab.errors import bad_argument
-from advlab.store import atomic_path
 
 #: histogram bins of |delta| * 255 (width 5; the last bin collects everything >= 250)
 BIN_EDGES = np.arange(0, 260, 5, dtype=np.float64)
@@ -56,16 +55,16 @@ def fraction_within(result: AttackResult, eps: float) -> float:
 
 def plot_perturbation_histogram(stats: dict[str, Any], path: str | os.PathLike[str],
                                 title: str | None = None) -> Path:
-    """Bar plot of ``stats["hist_counts"]`` (log scale) with the mean L2 in the title; PNG at path."""
-    import matplotlib
+    """Bar plot of ``stats["hist_counts"]`` (log scale) with the mean L2 in the title; PNG at path.
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    Uses :mod:`advlab.report.figures`: no global matplotlib backend is set.
+    """
+    from advlab.report.figures import save_figure, subplots
 
     edges = np.asarray(stats["hist_edges"], dtype=np.float64)
     counts = np.asarray(stats["hist_counts"], dtype=np.float64)
     total = max(counts.sum(), 1.0)
-    fig, ax = plt.subplots(figsize=(4.5, 3.2))
+    fig, ax = subplots(figsize=(4.5, 3.2))
     ax.bar(edges[:-1], counts / total, width=np.diff(edges), align="edge", color="#4c72b0")
     if counts.sum() > 0:
         ax.set_yscale("log")
@@ -74,11 +73,7 @@ def plot_perturbation_histogram(stats: dict[str, Any], path: str | os.PathLike[s
     head = f"mean L2 = {stats['mean_l2']:.2f}"
     ax.set_title(head if title is None else f"{title}\n{head}")
     fig.tight_layout()
-    path = Path(path)
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, dpi=120, format="png")
-    plt.close(fig)
-    return path
+    return save_figure(fig, path, dpi=120, tight=False)
 
 
 __all__ = ["min_norm_stats", "fraction_within", "plot_perturbation_histogram"]

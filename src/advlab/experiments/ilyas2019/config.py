@@ -14,10 +14,12 @@ Every number that differs from the paper is justified in ``docs/ilyas2019.md``.
 from __future__ import annotations
 
 import dataclasses
-from dataclasses import dataclass, field, fields, replace
-from typing import Any
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, Literal
 
-from advlab.errors import AdvlabError, bad_argument
+from advlab.errors import bad_argument
+from advlab.overrides import apply_overrides
 
 SCALES: tuple[str, ...] = ("tiny", "quick", "medium", "full")
 #: the constructed training sets this recipe builds (names used in stage folders)
@@ -33,11 +35,11 @@ class TrainSettings:
     epochs: int
     batch_size: int = 128
     lr: float = 0.05
-    optimizer: str = "sgd"
+    optimizer: Literal["sgd", "adam"] = "sgd"
     momentum: float = 0.9
     weight_decay: float = 5e-4
     lr_drop_epochs: tuple[int, ...] = ()
-    augment: str = "none"
+    augment: Literal["none", "crop", "crop_flip"] = "none"
 
 
 @dataclass(frozen=True)
@@ -107,7 +109,7 @@ def _tiny(dataset: str) -> IlyasConfig:
 
 
 def _quick(dataset: str) -> IlyasConfig:
-    """mnist5k on two CPU cores; eps from DESIGN.md measurements (see docs/ilyas2019.md)."""
+    """mnist5k on two CPU cores; eps from the measurements in docs/ilyas2019.md."""
     return IlyasConfig(dataset=dataset, scale="quick")
 
 
@@ -155,69 +157,24 @@ PRESETS = {"tiny": _tiny, "quick": _quick, "medium": _medium, "full": _full}
 DEFAULT_DATASET = {"tiny": "mnist5k", "quick": "mnist5k", "medium": "fashion-mnist", "full": "cifar10"}
 
 
-def _coerce(name: str, current: Any, value: Any) -> Any:
-    """Convert an override (possibly a CLI string) to the type of the current value."""
-    if isinstance(current, TrainSettings):
-        if isinstance(value, TrainSettings):
-            return value
-        if not isinstance(value, dict):
-            raise bad_argument(name, value, "a mapping of training settings")
-        known = {f.name for f in fields(TrainSettings)}
-        unknown = set(value) - known
-        if unknown:
-            raise bad_argument(name, sorted(unknown)[0], f"one of {sorted(known)}")
-        return replace(current, **{k: _coerce(f"{name}.{k}", getattr(current, k), v) for k, v in value.items()})
-    if not isinstance(value, str):
-        return tuple(value) if isinstance(current, tuple) else value
-    try:
-        if isinstance(current, bool):
-            return value.lower() in ("1", "true", "yes")
-        if isinstance(current, int) or (current is None and value.isdigit()):
-            return None if value.lower() == "none" else int(value)
-        if isinstance(current, float):
-            return float(value)
-        if isinstance(current, tuple):
-            items = [v for v in value.split(",") if v]
-            if current and isinstance(current[0], float | int) and not isinstance(current[0], str):
-                conv = type(current[0])
-                return tuple(conv(v) for v in items)
-            return tuple(items)
-        if current is None and value.lower() == "none":
-            return None
-    except ValueError:
-        kind = "comma-separated values, e.g. 0.5,1.0" if isinstance(current, tuple) \
-            else f"a value of type {type(current).__name__}"
-        raise bad_argument(name, value, kind) from None
-    return value
+#: config fields set by their own command-line option, not by ``--set``
+RESERVED = {"dataset": "--dataset", "scale": "--scale"}
 
 
-def resolve_config(dataset: str, scale: str = "quick", **overrides: Any) -> IlyasConfig:
-    """Build the config of ``scale`` for ``dataset`` and apply ``overrides``.
+def resolve_config(dataset: str, scale: str = "quick", overrides: Mapping[str, Any] | None = None,
+                   **kw: Any) -> IlyasConfig:
+    """Build the config of ``scale`` for ``dataset`` and apply ``overrides`` and ``kw``.
 
-    Overrides name fields of :class:`IlyasConfig`; a training setting is overridden with
-    a dotted name (``"constructed_train.epochs": 30``) or a dict.
+    Overrides name fields of :class:`IlyasConfig`, typed by the field
+    (:mod:`advlab.overrides`); a training setting is overridden with a dotted name
+    (``"constructed_train.epochs": 30``) or a dict.
 
     Raises:
         AdvlabError: unknown scale or field, or a value of the wrong type.
     """
     if scale not in PRESETS:
-        raise bad_argument("--scale", scale, f"one of {', '.join(SCALES)}")
-    cfg = PRESETS[scale](dataset)
-    known = {f.name: f for f in fields(IlyasConfig)}
-    nested: dict[str, dict[str, Any]] = {}
-    flat: dict[str, Any] = {}
-    for key, value in overrides.items():
-        head, _, tail = key.partition(".")
-        if head not in known or head in ("dataset", "scale"):
-            raise bad_argument("--set", key, f"a field of the recipe config, one of {sorted(set(known) - {'dataset', 'scale'})}")
-        if tail:
-            nested.setdefault(head, {})[tail] = value
-        else:
-            flat[head] = value
-    for head, sub in nested.items():
-        flat[head] = _coerce(head, getattr(cfg, head), {**sub, **(flat.get(head) or {})})
-    resolved = {k: _coerce(k, getattr(cfg, k), v) for k, v in flat.items()}
-    cfg = replace(cfg, **resolved)
+        raise bad_argument("scale", scale, f"one of {', '.join(SCALES)}")
+    cfg = apply_overrides(PRESETS[scale](dataset), {**(overrides or {}), **kw}, reserved=RESERVED)
     _validate(cfg)
     return cfg
 
@@ -232,6 +189,4 @@ def _validate(cfg: IlyasConfig) -> None:
     if not cfg.eval_eps or any(e < 0 for e in cfg.eval_eps):
         raise bad_argument("eval_eps", cfg.eval_eps, "a non-empty list of numbers >= 0")
     if len(cfg.transfer_archs) < 1 or len(set(cfg.transfer_archs)) != len(cfg.transfer_archs):
-        raise AdvlabError(
-            f"transfer_archs: got {list(cfg.transfer_archs)!r}; expected distinct architecture names"
-        )
+        raise bad_argument("transfer_archs", list(cfg.transfer_archs), "distinct architecture names")

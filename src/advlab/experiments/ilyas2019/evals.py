@@ -1,7 +1,7 @@
-"""The paper's evaluations (Tables 1, 7-10; Figures 3, 8, 10) over the trained models.
+"""The paper's evaluations (Tables 1, 7-10; Figures 3, 8) over the trained models.
 
-Every function takes the running :class:`~advlab.experiments.ilyas2019.pipeline.Pipeline`
-(its config, data and earlier stage results) and a stage folder, and returns JSON.
+Every function takes the run's state (:class:`~advlab.experiments.ilyas2019.stages.Ilyas`:
+its config, data and earlier stage results) and a stage folder, and returns JSON.
 Robust accuracy is untargeted L2 PGD from :mod:`advlab.evaluate` with step size
 2.5 * eps / steps and a random start, on a fixed seeded subset of the test split.
 """
@@ -14,11 +14,11 @@ from typing import TYPE_CHECKING, Any
 
 import torch
 
-from advlab.experiments.ilyas2019 import stages
-from advlab.experiments.ilyas2019.config import IlyasConfig
+from advlab.data import load_dataset
+from advlab.report.format import eps_key
 
 if TYPE_CHECKING:
-    from advlab.experiments.ilyas2019.pipeline import Pipeline
+    from advlab.experiments.ilyas2019.stages import Ilyas as Pipeline
 
 #: Table 7 rows -> the stage that trained the model
 TABLE7_ROWS: dict[str, str] = {
@@ -29,17 +29,13 @@ TABLE7_ROWS: dict[str, str] = {
 }
 
 
-def eps_key(eps: float) -> str:
-    """The JSON key of an eps value: ``1.0 -> "1.0"``."""
-    return repr(float(eps))
-
-
 def accuracies(pipe: Pipeline, checkpoint: str, x: torch.Tensor, y: torch.Tensor,
                eps: tuple[float, ...] | list[float]) -> dict[str, Any]:
     """Clean accuracy and robust accuracy at each eps of one model on (x, y)."""
     from advlab.evaluate.accuracy import clean_accuracy, robust_accuracy
+    from advlab.experiments.ilyas2019.stages import load
 
-    model = stages.load(checkpoint, pipe.device)
+    model = load(checkpoint, pipe.device)
     robust = robust_accuracy(model, x.to(pipe.device), y.to(pipe.device), norm="l2",
                              eps=list(eps), steps=pipe.cfg.eval_steps, seed=pipe.seed,
                              checks=pipe.cfg.eval_checks)
@@ -54,24 +50,15 @@ def table7_row(pipe: Pipeline, d: Path, *, row: str) -> dict[str, Any]:
             "n": int(x.shape[0])}
 
 
-def table7(stage_results: dict[str, Any], cfg: IlyasConfig) -> dict[str, Any]:
-    """Table 7 from its per-row stages."""
-    rows = {row: {k: stage_results[f"eval_table7_{row}"][k] for k in ("clean", "robust")}
-            for row in TABLE7_ROWS}
-    n = stage_results["eval_table7_standard"]["n"]
-    return {"eps": list(cfg.eval_eps), "steps": cfg.eval_steps, "n": n, "rows": rows}
-
-
 def table8(pipe: Pipeline, d: Path) -> dict[str, Any]:
     """Table 8: the D_R model's robust accuracy on D_R train, D_R test and the test set."""
-    import advlab
+    from advlab.experiments.ilyas2019.stages import subset
 
     eps = min(pipe.cfg.eval_eps)
     n = pipe.cfg.n_eval
     sets = {
-        "robust_train": stages.subset(advlab.load_dataset(pipe.artifact("d_r")), n, pipe.seed + 1),
-        "robust_test": stages.subset(advlab.load_dataset(pipe.artifact("d_r_test")),
-                                     n, pipe.seed + 1),
+        "robust_train": subset(load_dataset(pipe.artifact("d_r")), n, pipe.seed + 1),
+        "robust_test": subset(load_dataset(pipe.artifact("d_r_test")), n, pipe.seed + 1),
         "standard_test": pipe.eval,
     }
     out: dict[str, Any] = {"eps": eps, "steps": pipe.cfg.eval_steps}
@@ -86,11 +73,12 @@ def table8(pipe: Pipeline, d: Path) -> dict[str, Any]:
 def figure8(pipe: Pipeline, d: Path) -> dict[str, Any]:
     """Figure 8: robust accuracy of the D_R model against the number of PGD steps."""
     from advlab.evaluate.accuracy import accuracy_vs_steps
+    from advlab.experiments.ilyas2019.stages import load, subset
 
-    x, y = stages.subset(pipe.eval, pipe.cfg.n_fig8, pipe.seed + 3)
+    x, y = subset(pipe.eval, pipe.cfg.n_fig8, pipe.seed + 3)
     curves = {}
     for row in ("d_r", "standard"):
-        model = stages.load(pipe.ckpt(TABLE7_ROWS[row]), pipe.device)
+        model = load(pipe.ckpt(TABLE7_ROWS[row]), pipe.device)
         acc = accuracy_vs_steps(model, x.to(pipe.device), y.to(pipe.device), norm="l2",
                                 eps=pipe.cfg.fig8_eps, steps_list=list(pipe.cfg.fig8_steps),
                                 seed=pipe.seed)
@@ -105,13 +93,14 @@ def relabel_tables(pipe: Pipeline, d: Path) -> dict[str, Any]:
     Table 10 also scores the D_det models on the test set relabelled t(y) = (y + 1) mod C.
     """
     from advlab.evaluate.accuracy import clean_accuracy
+    from advlab.experiments.ilyas2019.stages import load
 
     x, y = (t.to(pipe.device) for t in pipe.test)
     num_classes = int(pipe.test[1].max()) + 1
     y_shift = (y + 1) % num_classes
 
     def acc(stage: str, labels: torch.Tensor) -> float:
-        return clean_accuracy(stages.load(pipe.ckpt(stage), pipe.device), x, labels)
+        return clean_accuracy(load(pipe.ckpt(stage), pipe.device), x, labels)
 
     d_acc = acc("source_standard", y)
     out: dict[str, Any] = {"n_test": int(x.shape[0])}
@@ -131,10 +120,11 @@ def transfer(pipe: Pipeline, d: Path) -> dict[str, Any]:
     """Figure 3: untargeted transfer rate from the standard source to each architecture
     trained on D, against the test accuracy of that architecture trained on D_det."""
     from advlab.evaluate import transfer_success
+    from advlab.experiments.ilyas2019.stages import load
 
     x, y = (t.to(pipe.device) for t in pipe.eval)
-    source = stages.load(pipe.ckpt("source_standard"), pipe.device)
-    targets = {label: stages.load(pipe.ckpt(f"transfer_{label}", "on_d"), pipe.device)
+    source = load(pipe.ckpt("source_standard"), pipe.device)
+    targets = {label: load(pipe.ckpt(f"transfer_{label}", "on_d"), pipe.device)
                for label in pipe.cfg.transfer_archs}
     rates = transfer_success(source, targets, x, y, norm="l2", eps=pipe.cfg.transfer_eps,
                              steps=pipe.cfg.transfer_steps)
@@ -158,33 +148,3 @@ def pearson(a: list[float], b: list[float]) -> float | None:
     ta, tb = ta - ta.mean(), tb - tb.mean()
     den = float(ta.norm() * tb.norm())
     return None if den == 0 or math.isnan(den) else float((ta * tb).sum()) / den
-
-
-def collect(stage_results: dict[str, Any], cfg: IlyasConfig, *, command: str, seed: int) -> dict[str, Any]:
-    """Assemble results.json from the stage results (the contract keys of issue 5)."""
-    rel = stage_results["eval_relabel"]
-    std, rob = rel["standard"], rel["robust"]
-    constructions = {k.removeprefix("construct_"): v["stats"] for k, v in stage_results.items()
-                     if k.startswith("construct_")}
-    curves = {name: stage_results[f"train_{name}"]["history"]
-              for name in ("d_rand", "d_det", "d_rand_robust", "d_det_robust")}
-    return {
-        "recipe": "ilyas2019", "dataset": cfg.dataset, "scale": cfg.scale, "seed": seed,
-        "command": command,
-        "table1": {"D": std["D"], "D_rand": std["D_rand"], "D_det": std["D_det"],
-                   "reached": std["reached"], "eps": cfg.relabel_eps},
-        "table7": table7(stage_results, cfg),
-        "table8": stage_results["eval_table8"],
-        "table9": {"robust": {k: rob[k] for k in ("D", "D_rand", "D_det")},
-                   "standard": {k: std[k] for k in ("D", "D_rand", "D_det")},
-                   "reached": {"robust": rob["reached"], "standard": std["reached"]},
-                   "eps": cfg.relabel_eps},
-        "table10": {"standard": {"D": std["D_det"], "relabelled": std["D_det_relabelled"]},
-                    "robust": {"D": rob["D_det"], "relabelled": rob["D_det_relabelled"]}},
-        "figure8": stage_results["eval_figure8"],
-        "figure10": curves,
-        "transfer": stage_results["eval_transfer"],
-        "constructions": constructions,
-        "sources": {k: stage_results[f"source_{k}"]["test_acc"] for k in ("standard", "robust")},
-        "stage_seconds": {k: v.get("seconds") for k, v in stage_results.items()},
-    }

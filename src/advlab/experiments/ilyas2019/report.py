@@ -6,8 +6,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from advlab.experiments.engine import RunContext
 from advlab.experiments.ilyas2019.figures import FIGURES
 from advlab.report import Report, Section
+from advlab.report.format import pct as _pct
 from advlab.store import read_json
 
 # The paper's CIFAR-10 numbers (fractions), by table (Ilyas et al. 2019, App. D).
@@ -26,10 +28,6 @@ ROW_NAMES = {
     "d_r": "D_R (from images)", "d_r_noise": "D_R (from noise)",
     "original": "control: same images as D_R, unmodified",
 }
-
-
-def _pct(v: Any) -> Any:
-    return None if v is None else f"{100 * float(v):.1f}%"
 
 
 def _provenance(sec: Section, results: dict[str, Any], run_dir: Path) -> None:
@@ -139,8 +137,8 @@ def add_report_sections(report: Report, results: dict[str, Any], run_dir: Path, 
     _transfer(report, results, run_dir, prefix)
 
 
-def write_report(results: dict[str, Any], run_dir: Path) -> None:
+def write_report(ctx: RunContext, results: dict[str, Any]) -> None:
     """This recipe's own report.md / report.html (just its sections)."""
     rep = Report("Reproduction: Ilyas et al. 2019", command=results.get("command", ""))
-    add_report_sections(rep, results, run_dir)
-    rep.write(run_dir)
+    add_report_sections(rep, results, ctx.out)
+    rep.write(ctx.out)

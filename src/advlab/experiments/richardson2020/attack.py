@@ -9,7 +9,7 @@ perturbation (the strongest attack decides, as in any minimum-norm evaluation):
 * RBF SVM: FMN started at the nearest training point of the other class that the SVM
   assigns to that class (FMN bisects back to the boundary first) [+ CW-L2]: a Gaussian
   kernel's gradient vanishes far from the support vectors, so a plain gradient attack
-  fails on many points (DESIGN.md, known pitfalls).
+  fails on many points (docs/richardson2020.md).
 
 CW-L2 at the paper's constants (initial c = 0.01, 3 binary-search steps) never reaches
 the boundary of the SVMs, whose decision values are O(1) while the squared distance to

@@ -16,11 +16,12 @@ for the CI test only.
 
 from __future__ import annotations
 
-import dataclasses
-from dataclasses import dataclass, field
+from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
-from advlab.errors import AdvlabError, bad_argument
+from advlab.errors import bad_argument
+from advlab.overrides import apply_overrides
 
 SCALES = ("tiny", "quick", "medium", "full")
 DATASETS = ("mnist5k", "fashion-mnist", "mnist", "celeba", "digits")
@@ -85,16 +86,15 @@ class RichardsonConfig:
     sweep_n_attack: int = 30
     real_data: bool = True
     models_on_asymmetric: bool = False
-    extra: dict[str, Any] = field(default_factory=dict)
 
     def validate(self) -> RichardsonConfig:
         """Check every field; raise :class:`AdvlabError` naming the first bad one."""
         if self.scale not in SCALES:
-            raise bad_argument("--scale", self.scale, " | ".join(SCALES))
+            raise bad_argument("scale", self.scale, " | ".join(SCALES))
         if self.dataset not in DATASETS:
-            raise bad_argument("--dataset", self.dataset, " | ".join(DATASETS))
+            raise bad_argument("dataset", self.dataset, " | ".join(DATASETS))
         if not self.pairs:
-            raise bad_argument("--pairs", "", "a comma-separated list such as 0-6,2-7")
+            raise bad_argument("pairs", "", "a comma-separated list such as 0-6,2-7")
         for name in ("n_train", "n_test", "n_attack", "mfa_latent_dim", "mfa_iterations",
                      "cnn_epochs", "cnn_batch_size", "attack_steps", "cw_steps",
                      "attack_binary_steps", "ldgrad_steps", "sweep_n_attack", "trades_steps",
@@ -155,37 +155,34 @@ def parse_pairs(text: str | tuple[str, ...] | list[str] | None, dataset: str) ->
         return DEFAULT_PAIRS.get(dataset, ("0-6",))
     items = [p.strip() for p in (text.split(",") if isinstance(text, str) else text) if p.strip()]
     if not items:
-        raise bad_argument("--pairs", text, "a comma-separated list such as 0-6,2-7,4-5")
+        raise bad_argument("pairs", text, "a comma-separated list such as 0-6,2-7,4-5")
     if dataset == "celeba":
         return tuple(items)
     for p in items:
         a, sep, b = p.partition("-")
         if not (sep and a.isdigit() and b.isdigit() and a != b and int(a) < 10 and int(b) < 10):
-            raise bad_argument("--pairs", text, "pairs A-B of two different class indices 0-9, e.g. 0-6,2-7")
+            raise bad_argument("pairs", text, "pairs A-B of two different class indices 0-9, e.g. 0-6,2-7")
     return tuple(items)
+
+
+#: config fields set by their own command-line option, not by ``--set``
+RESERVED = {"scale": "--scale", "dataset": "--dataset", "pairs": "--pairs", "seed": "--seed"}
 
 
 def make_config(dataset: str, scale: str = "quick", seed: int = 0,
                 pairs: str | tuple[str, ...] | list[str] | None = None,
-                **overrides: Any) -> RichardsonConfig:
+                overrides: Mapping[str, Any] | None = None, **kw: Any) -> RichardsonConfig:
     """Resolve a preset, the pairs and keyword overrides into a validated config.
 
-    ``quick`` and ``tiny`` run only the first pair unless ``pairs`` is given.
+    Overrides are typed by their field (:mod:`advlab.overrides`). ``quick`` and ``tiny``
+    run only the first pair unless ``pairs`` is given.
     """
     if scale not in _PRESETS:
-        raise bad_argument("--scale", scale, " | ".join(SCALES))
+        raise bad_argument("scale", scale, " | ".join(SCALES))
     if dataset not in DATASETS:
-        raise bad_argument("--dataset", dataset, " | ".join(DATASETS))
+        raise bad_argument("dataset", dataset, " | ".join(DATASETS))
     resolved = parse_pairs(pairs, dataset)
     if pairs is None and scale in ("tiny", "quick"):
         resolved = resolved[:1]
-    fields = {f.name for f in dataclasses.fields(RichardsonConfig)}
-    unknown = sorted(set(overrides) - fields)
-    if unknown:
-        raise AdvlabError(f"overrides: unknown setting(s) {unknown}; known: {sorted(fields)}")
-    values: dict[str, Any] = dict(_PRESETS[scale])
-    values.update(overrides)
-    for k, v in values.items():  # JSON round trips turn tuples into lists
-        if isinstance(v, list):
-            values[k] = tuple(v)
-    return RichardsonConfig(scale=scale, dataset=dataset, pairs=resolved, seed=seed, **values).validate()
+    preset = RichardsonConfig(scale=scale, dataset=dataset, pairs=resolved, seed=seed, **_PRESETS[scale])
+    return apply_overrides(preset, {**(overrides or {}), **kw}, reserved=RESERVED).validate()

@@ -1,4 +1,4 @@
-"""Figures of the Bayes-optimal recipe (matplotlib, Agg, written atomically).
+"""Figures of the Bayes-optimal recipe (written atomically, no global matplotlib backend).
 
 * :func:`perturbation_grid` - Figures 4, 7 and 13-18: per row, originals, adversarials,
   magnified perturbations and a histogram of per-pixel changes (0-255 scale).
@@ -12,21 +12,17 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
-import matplotlib
+import numpy as np
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-
-from advlab.store import atomic_path  # noqa: E402
-
-
-def _save(fig: plt.Figure, path: Path) -> Path:
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, format="png", dpi=110, bbox_inches="tight")
-    plt.close(fig)
-    return path
+from advlab.experiments.engine import RunContext
+from advlab.experiments.richardson2020.config import RichardsonConfig
+from advlab.experiments.richardson2020.paper import MEAN_L2, MODEL_TITLES, MODELS
+from advlab.experiments.richardson2020.stages import load_examples
+from advlab.experiments.richardson2020.stages import states as stage_states
+from advlab.report.figures import save_figure, subplots
+from advlab.store import atomic_write_json
 
 
 def _img(a: np.ndarray) -> np.ndarray:
@@ -54,7 +50,7 @@ def perturbation_grid(path: Path, rows: Sequence[Row], n_show: int = 5) -> Path:
     as in the paper's "magnified for visibility" panels.
     """
     n_rows = len(rows)
-    fig, axes = plt.subplots(3 * n_rows, n_show + 1, figsize=(1.3 * (n_show + 1) + 1.6, 1.35 * 3 * n_rows),
+    fig, axes = subplots(3 * n_rows, n_show + 1, figsize=(1.3 * (n_show + 1) + 1.6, 1.35 * 3 * n_rows),
                              squeeze=False, gridspec_kw={"width_ratios": [1] * n_show + [2.2]})
     for r, (label, x0, xa, l2, hist) in enumerate(rows):
         k = min(n_show, len(x0))
@@ -84,7 +80,7 @@ def perturbation_grid(path: Path, rows: Sequence[Row], n_show: int = 5) -> Path:
         hist_ax.set_title(f"|change| per pixel (0-255); mean L2 {l2:.2f}", fontsize=7)
         hist_ax.tick_params(labelsize=6)
     fig.tight_layout()
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
 def model_bars(path: Path, groups: dict[str, dict[str, float | None]],
@@ -99,7 +95,7 @@ def model_bars(path: Path, groups: dict[str, dict[str, float | None]],
     models = list(dict.fromkeys(m for g in groups.values() for m in g))
     names = list(groups)
     width = 0.8 / max(len(names), 1)
-    fig, ax = plt.subplots(figsize=(max(4.5, 1.3 * len(models) + 1), 3.2))
+    fig, ax = subplots(figsize=(max(4.5, 1.3 * len(models) + 1), 3.2))
     xs = np.arange(len(models))
     for i, g in enumerate(names):
         vals = [groups[g].get(m) for m in models]
@@ -116,7 +112,7 @@ def model_bars(path: Path, groups: dict[str, dict[str, float | None]],
     ax.legend(fontsize=7)
     ax.set_title(title, fontsize=9)
     fig.tight_layout()
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
 def sweep_plot(path: Path, panels: Sequence[tuple[str, Sequence[float], dict[str, Sequence[float]], float | None]],
@@ -126,7 +122,7 @@ def sweep_plot(path: Path, panels: Sequence[tuple[str, Sequence[float], dict[str
     The Bayes-optimal mean L2 (if given) is drawn as a dashed horizontal line, as in
     the paper's Figures 9 and 10.
     """
-    fig, axes = plt.subplots(1, len(panels), figsize=(4.0 * len(panels), 3.0), squeeze=False)
+    fig, axes = subplots(1, len(panels), figsize=(4.0 * len(panels), 3.0), squeeze=False)
     for ax, (xlabel, xs, curves, bo) in zip(axes[0], panels, strict=True):
         for name, ys in curves.items():
             ax.plot(xs, [float(y) for y in ys], "o-", label=name)
@@ -141,4 +137,75 @@ def sweep_plot(path: Path, panels: Sequence[tuple[str, Sequence[float], dict[str
     if title:
         fig.suptitle(title, fontsize=9)
     fig.tight_layout()
-    return _save(fig, path)
+    return save_figure(fig, path)
+
+
+def _row(stage_dir: Path, label: str, stage: dict[str, Any]) -> Row:
+    x0, xa = load_examples(stage_dir)
+    return (label, x0.numpy(), xa.numpy(), float(stage["mean_l2"]), stage.get("hist_counts"))
+
+
+def make_all(ctx: RunContext, results: dict[str, Any]) -> None:
+    """Write every figure into ``OUT/figures`` and their index, ``figures/index.json``."""
+    index = draw(ctx.out, ctx.config, stage_states(ctx), results)
+    atomic_write_json(ctx.figures / "index.json", index)
+
+
+def draw(root: Path, cfg: RichardsonConfig, states: dict[str, dict[str, Any]],
+         results: dict[str, Any]) -> dict[str, str]:
+    """Write every figure into ``root/figures``; return ``{figure id: relative path}``."""
+    out: dict[str, str] = {}
+    fig = root / "figures"
+    for pair, state in states.items():
+        rows = [_row(root / pair / v / "bayes_optimal", f"{v} Bayes-optimal", state[v]["bayes_optimal"])
+                for v in ("asymmetric", "symmetric")]
+        perturbation_grid(fig / f"fig7-bayes-{pair}.png", rows)
+        out[f"fig7:{pair}"] = f"figures/fig7-bayes-{pair}.png"
+        sym = [m for m in MODELS if m in state["symmetric"]]
+        rows = [_row(root / pair / "symmetric" / m, MODEL_TITLES[m], state["symmetric"][m]) for m in sym]
+        perturbation_grid(fig / f"fig13-models-{pair}.png", rows)
+        out[f"fig13:{pair}"] = f"figures/fig13-models-{pair}.png"
+    groups = {k: {m: r["mean_l2"] for m, r in d["symmetric"].items() if m != "trades_cnn"}
+              for k, d in results["datasets"].items()}
+    paper = {k: MEAN_L2[k.split(":")[1]]["symmetric"] for k in groups
+             if cfg.dataset in ("mnist", "mnist5k") and k.split(":")[1] in MEAN_L2}
+    model_bars(fig / "fig6-mean-l2.png", groups, paper,
+                       title="Symmetric datasets: mean L2 of the minimum-norm attack (Figure 6)")
+    out["fig6"] = "figures/fig6-mean-l2.png"
+    trades = {k: {m: d["symmetric"][m]["mean_l2"] for m in ("bayes_optimal", "cnn", "trades_cnn")
+                  if m in d["symmetric"]} for k, d in results["datasets"].items()}
+    if any("trades_cnn" in g for g in trades.values()):
+        model_bars(fig / "fig11-trades.png", trades, title="TRADES CNN (Figure 11)")
+        out["fig11"] = "figures/fig11-trades.png"
+    out.update(_draw_sweeps_and_real(root, results, states))
+    return out
+
+
+def _draw_sweeps_and_real(root: Path, results: dict[str, Any], states: dict[str, Any]) -> dict[str, str]:
+    out: dict[str, str] = {}
+    fig = root / "figures"
+    for key, sw in results["sweeps"].items():
+        panels = [(xl, sw[n]["x"], {"CNN": sw[n]["cnn"]}, sw[n]["bayes_optimal"])
+                  for n, xl in (("samples", "training samples (on the fly, one pass)"),
+                                ("width", "CNN width (first-layer filters)")) if n in sw]
+        if panels:
+            sweep_plot(fig / "fig9-sweeps.png", panels, title=f"{key}: Figure 9")
+            out["fig9"] = "figures/fig9-sweeps.png"
+        if "noise" in sw:
+            nz = sw["noise"]
+            main = results["datasets"][key]["symmetric"]
+            sweep_plot(fig / "fig10-noise.png", [(
+                "noise std of the symmetric densities", nz["x"],
+                {"CNN": nz["cnn"], "Bayes-optimal (measured)": nz["bayes_optimal"]},
+                main["bayes_optimal"]["mean_l2"])], log_x=True, title=f"{key}: Figure 10")
+            out["fig10"] = "figures/fig10-noise.png"
+    for key, models in results["real"].items():
+        pair = key.split(":")[1]
+        model_bars(fig / "fig12-real.png", {key: {m: r["mean_l2"] for m, r in models.items()}},
+                           title="Models trained and attacked on the real images (App. D.4)")
+        rows = [_row(root / pair / "real" / m, MODEL_TITLES[m], states[pair]["real"][m]) for m in models]
+        perturbation_grid(fig / "fig12-real-examples.png", rows)
+        out["fig12"], out["fig12-examples"] = "figures/fig12-real.png", "figures/fig12-real-examples.png"
+        break  # the paper shows one real dataset
+    return out
+

@@ -67,7 +67,7 @@ def train_trades(d: Path, train_data: Data, val_data: Data, width: int, cfg: Ric
     """The TRADES CNN (App. D.3): L2 ball of radius ``trades_eps``, beta ``trades_beta``.
 
     Trained on synthetic MFA samples, which leave [0, 1]: the inner maximisation is not
-    clipped to a box (clipping would pull it off the data's density, DESIGN.md).
+    clipped to a box (clipping would pull it off the data's density; docs/bayes.md).
     """
     adv = AdvConfig(kind="trades", norm="l2", eps=cfg.trades_eps, steps=cfg.trades_steps,
                     step_size=2.5 * cfg.trades_eps / cfg.trades_steps, beta=cfg.trades_beta,

@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 from typing import Any
 
+from advlab.experiments.engine import RunContext
 from advlab.experiments.richardson2020.config import RichardsonConfig
 from advlab.experiments.richardson2020.paper import MEAN_L2, MODEL_TITLES, REAL_CELEBA_MALE, TABLE1
 from advlab.report import Report, Section
-from advlab.store import RunDir, read_json
+from advlab.store import read_json
 
 
 def _num(v: Any) -> float:
@@ -166,20 +166,11 @@ def add_report_sections(report: Report, results: dict[str, Any], run_dir: Path, 
         f"- {c}" for c in results["checks"])))
 
 
-def write_outputs(run_dir: RunDir, cfg: RichardsonConfig, states: dict[str, dict[str, Any]],
-                  command: str, elapsed_s: float) -> dict[str, Any]:
-    """results.json, figures (with figures/index.json), report.md / report.html."""
-    from advlab.experiments.richardson2020.results import assemble, draw
-    from advlab.store import atomic_write_json
-
-    results = assemble(cfg, states, command, elapsed_s)
-    figs = draw(run_dir.root, cfg, states, results)
-    atomic_write_json(run_dir.figures / "index.json", figs)
-    run_dir.write_results(results)
+def write_report(ctx: RunContext, results: dict[str, Any]) -> None:
+    """This recipe's own report.md / report.html."""
+    cfg: RichardsonConfig = ctx.config
     rep = Report("A Bayes-optimal view on adversarial examples (Richardson & Weiss): reproduction",
-                 command=command, config={"scale": cfg.scale, "dataset": cfg.dataset,
-                                          "pairs": list(cfg.pairs), "seed": cfg.seed})
-    add_report_sections(rep, results, run_dir.root)
-    rep.write(run_dir.root)
-    print(f"[richardson2020] done in {elapsed_s:.0f}s: {run_dir.root / 'report.html'}", file=sys.stderr)
-    return results
+                 command=results["command"], config={"scale": cfg.scale, "dataset": cfg.dataset,
+                                                     "pairs": list(cfg.pairs), "seed": cfg.seed})
+    add_report_sections(rep, results, ctx.out)
+    rep.write(ctx.out)

@@ -7,6 +7,8 @@ adversarials to ``examples.safetensors`` for the figures.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -14,10 +16,13 @@ import torch
 from safetensors.torch import load_file, save_file
 from torch import Tensor, nn
 
+from advlab.experiments.engine import RunContext, Stage
 from advlab.experiments.richardson2020 import models as zoo
 from advlab.experiments.richardson2020.attack import AttackSettings, evaluate_model
 from advlab.experiments.richardson2020.config import RichardsonConfig
 from advlab.experiments.richardson2020.synth import (
+    VARIANTS,
+    build_synthetic,
     load_variant,
     noisy_variant,
     real_pair,
@@ -164,3 +169,102 @@ def real_stage(d: Path, kind: str, cfg: RichardsonConfig, pair: str, width: int,
     else:
         model, info = zoo.select_rbf(train, val, cfg)
     return {**_attacked(d, model, kind, test, cfg.n_attack, s, ref=train), **info}
+
+
+# ------------------------------------------------------------------------ the stage list
+# Stage folders (``<p>`` is the pair, e.g. ``0-6``):
+#   <p>/synthetic                      MFA fit, symmetric / asymmetric densities and data
+#   <p>/<variant>/<model>              one model trained / fitted and attacked
+#   <p>/sweep/width-<w>, samples-<n>, noise-<std>   Figures 9 and 10 (first pair only)
+#   <p>/real/<model>                   Appendix D.4: models on the real images (first pair)
+#   <p>/models/<variant>/allconv-w<w>  CNN training runs shared by the width search and
+#                                      the width sweep (resumed by advlab.train)
+
+Keyed = tuple[Stage, tuple[str, ...]]  # (stage, keys of its result in its pair's state)
+Planned = tuple[Stage, str, tuple[str, ...]]  # (stage, pair, keys)
+
+
+def plan(ctx: RunContext) -> list[Planned]:
+    """Every stage of every pair, in run order, with where its result goes in ``states``."""
+    cfg: RichardsonConfig = ctx.config
+    out: list[Planned] = []
+    for i, pair in enumerate(cfg.pairs):
+        out += [(s, pair, keys) for s, keys in _pair_stages(ctx, pair)]
+        if i == 0:
+            out += [(s, pair, keys) for s, keys in _first_pair_stages(ctx, pair)]
+    return out
+
+
+def stages(ctx: RunContext) -> list[Stage]:
+    """The recipe's stages, in run order."""
+    return [s for s, _, _ in plan(ctx)]
+
+
+def states(ctx: RunContext) -> dict[str, dict[str, Any]]:
+    """``{pair: {"synthetic": ..., variant: {model: ...}, "sweep_width": {...}, ...}}``."""
+    out: dict[str, dict[str, Any]] = {pair: {} for pair in ctx.config.pairs}
+    for stage, pair, keys in plan(ctx):
+        node = out[pair]
+        for k in keys[:-1]:
+            node = node.setdefault(k, {})
+        node[keys[-1]] = ctx.results[stage.name]
+    return out
+
+
+def _width(ctx: RunContext, pair: str, variant: str = "symmetric") -> int:
+    """The CNN width selected by the pair's width search (an earlier stage)."""
+    return int(ctx.results[f"{pair}/{variant}/cnn"]["width"])
+
+
+def _trades(ctx: RunContext, p: str, v: str) -> Callable[[Path], dict[str, Any]]:
+    def go(d: Path) -> dict[str, Any]:
+        return trades_stage(d, ctx.path(p, "synthetic"), v, _width(ctx, p, v), ctx.config, ctx.device)
+
+    return go
+
+
+def _pair_stages(ctx: RunContext, p: str) -> list[Keyed]:
+    cfg, device = ctx.config, ctx.device
+    syn, models_dir = ctx.path(p, "synthetic"), ctx.path(p, "models")
+    out: list[Keyed] = [(Stage(f"{p}/synthetic", partial(build_synthetic, cfg=cfg, pair=p, data_root=ctx.data_root,
+                                            device=device)), ("synthetic",))]
+    for v in VARIANTS:
+        out.append((Stage(f"{p}/{v}/bayes_optimal", partial(bayes_stage, syn_dir=syn, variant=v, cfg=cfg)),
+                    (v, "bayes_optimal")))
+        if v == "asymmetric" and not cfg.models_on_asymmetric:
+            continue
+        out += [
+            (Stage(f"{p}/{v}/cnn", partial(cnn_stage, syn_dir=syn, models_dir=models_dir, variant=v,
+                                           cfg=cfg, device=device)), (v, "cnn")),
+            (Stage(f"{p}/{v}/linear_svm", partial(svm_stage, syn_dir=syn, variant=v, kind="linear_svm",
+                                                  cfg=cfg)), (v, "linear_svm")),
+            (Stage(f"{p}/{v}/rbf_svm", partial(svm_stage, syn_dir=syn, variant=v, kind="rbf_svm",
+                                               cfg=cfg)), (v, "rbf_svm")),
+        ]
+        if cfg.trades:
+            out.append((Stage(f"{p}/{v}/trades_cnn", _trades(ctx, p, v)), (v, "trades_cnn")))
+    return out
+
+
+def _first_pair_stages(ctx: RunContext, p: str) -> list[Keyed]:
+    """Sweeps (Figures 9, 10) and real-data models (App. D.4), run on the first pair only."""
+    cfg, device = ctx.config, ctx.device
+    syn, models_dir = ctx.path(p, "synthetic"), ctx.path(p, "models")
+
+    def at_width(fn: Callable[..., Any], **kw: Any) -> Callable[[Path], Any]:
+        return lambda d: fn(d, width=_width(ctx, p), **kw)
+
+    out: list[Keyed] = [(Stage(f"{p}/sweep/width-{w}", partial(width_sweep_stage, syn_dir=syn, models_dir=models_dir,
+                                                  width=w, cfg=cfg, device=device)), ("sweep_width", str(w)))
+           for w in cfg.sweep_widths]
+    out += [(Stage(f"{p}/sweep/samples-{n}", at_width(samples_sweep_stage, syn_dir=syn, n_total=n,
+                                                      cfg=cfg, device=device)), ("sweep_samples", str(n)))
+            for n in cfg.sweep_samples_total]
+    out += [(Stage(f"{p}/sweep/noise-{s:g}", at_width(noise_sweep_stage, syn_dir=syn, std=s, cfg=cfg,
+                                                      device=device)), ("sweep_noise", f"{s:g}"))
+            for s in cfg.sweep_noise_stds if s != cfg.symmetric_noise_std]
+    if cfg.real_data:
+        out += [(Stage(f"{p}/real/{kind}", at_width(real_stage, kind=kind, cfg=cfg, pair=p,
+                                                    data_root=ctx.data_root, device=device)),
+                 ("real", kind)) for kind in ("cnn", "linear_svm", "rbf_svm")]
+    return out

@@ -21,6 +21,7 @@ from torch import Tensor
 from advlab.bayes import SyntheticPair, fit_class_mfas, make_synthetic
 from advlab.data import load_artifact, load_dataset
 from advlab.experiments.richardson2020.config import RichardsonConfig
+from advlab.seeding import derive_seed, seeded_subset
 
 VARIANTS = ("symmetric", "asymmetric")
 
@@ -34,8 +35,9 @@ def real_pair(cfg: RichardsonConfig, pair: str, split: str, data_root: str | Non
     """
     x, y = _load_view(f"{cfg.dataset}:{pair}", split, data_root)
     if split == "train" and 0 < cfg.real_train_limit < len(x):
-        keep = torch.randperm(len(x), generator=torch.Generator().manual_seed(0))[:cfg.real_train_limit]
-        x, y = x[keep.sort().values], y[keep.sort().values]
+        keep = seeded_subset(len(x), cfg.real_train_limit, derive_seed(cfg.seed, "real_train_limit"),
+                             sort=True)
+        x, y = x[keep], y[keep]
     return x, y
 
 
@@ -45,7 +47,7 @@ def _load_view(name: str, split: str, data_root: str | None) -> tuple[Tensor, Te
 
 
 def _outside_box(x: Tensor) -> dict[str, float]:
-    """Fractions of pixel values outside [0, 1] and beyond +-0.01 of it (DESIGN.md pitfalls)."""
+    """Fractions of pixel values outside [0, 1] and beyond +-0.01 of it (docs/bayes.md: MFA samples leave [0, 1])."""
     return {"frac_outside_01": float(((x < 0) | (x > 1)).float().mean()),
             "frac_beyond_001": float(((x < -0.01) | (x > 1.01)).float().mean())}
 

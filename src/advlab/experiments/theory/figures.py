@@ -1,29 +1,19 @@
-"""Figures of the theory runs (matplotlib, Agg backend, written atomically as PNG)."""
+"""Figures of the theory studies (written atomically; no global matplotlib backend)."""
 
 from __future__ import annotations
 
 from pathlib import Path
 from typing import Any
 
-import matplotlib
+import numpy as np
+import torch
+from matplotlib.patches import Ellipse
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import torch  # noqa: E402
-from matplotlib.patches import Ellipse  # noqa: E402
-
-from advlab.store import atomic_path  # noqa: E402
-from advlab.theory.linear2d import Linear  # noqa: E402
-from advlab.theory.toy2d import HI, LO, Problem  # noqa: E402
+from advlab.report.figures import save_figure, subplots
+from advlab.theory.linear2d import Linear
+from advlab.theory.toy2d import HI, LO, Problem
 
 C1, C2 = "#d62728", "#1f77b4"
-
-
-def _save(fig: Any, path: Path) -> None:
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, dpi=110, bbox_inches="tight", format="png")
-    plt.close(fig)
 
 
 def _ellipse(ax: Any, mean: np.ndarray, var: np.ndarray, color: str, ls: str = "-", lw: float = 1.6) -> None:
@@ -38,7 +28,7 @@ def figure4(path: Path, mu: torch.Tensor, sigma_star: torch.Tensor, fits: list[t
 
     ``fits``: (eps, Sigma_r diagonal (2,)) from the numerical robust MLE; x (n, 2), y (n,).
     """
-    fig, axes = plt.subplots(1, len(fits), figsize=(3.3 * len(fits), 3.4), sharey=True)
+    fig, axes = subplots(1, len(fits), figsize=(3.3 * len(fits), 3.4), sharey=True)
     m = mu.numpy()
     for ax, (eps, sig) in zip(np.atleast_1d(axes), fits, strict=True):
         ax.scatter(x[:, 0], x[:, 1], c=np.where(y.numpy() > 0, C1, C2), s=3, alpha=0.35, lw=0)
@@ -60,13 +50,13 @@ def figure4(path: Path, mu: torch.Tensor, sigma_star: torch.Tensor, fits: list[t
     np.atleast_1d(axes)[0].set_ylabel("x2")
     fig.suptitle("Learned N(±mu, Sigma_r) (solid, 1 and 2 sd), true Sigma* (dashed), boundary (black), "
                  "gradient Sigma^-1 mu (black arrow) vs mu (green)", fontsize=8)
-    _save(fig, path)
+    save_figure(fig, path)
 
 
 def theorem2_curves(path: Path, eps: np.ndarray, closed: np.ndarray, relaxed: dict[float, np.ndarray],
                     per_sample: dict[float, np.ndarray]) -> None:
     """Diagonal of Sigma_r vs eps: closed form (lines), relaxed numerics (o), per-sample (x)."""
-    fig, ax = plt.subplots(figsize=(5.2, 3.6))
+    fig, ax = subplots(figsize=(5.2, 3.6))
     for i in range(closed.shape[1]):
         ax.plot(eps, closed[:, i], "-", label=f"closed form, Sigma_r[{i},{i}]")
     for e, v in relaxed.items():
@@ -80,12 +70,12 @@ def theorem2_curves(path: Path, eps: np.ndarray, closed: np.ndarray, relaxed: di
     ax.set_yscale("log")
     ax.legend(fontsize=7)
     ax.set_title("Theorem 2, d = 2: the covariance blends with the identity", fontsize=9)
-    _save(fig, path)
+    save_figure(fig, path)
 
 
 def figure14(path: Path, clfs: dict[str, Linear], x: torch.Tensor, y: torch.Tensor, eps: float) -> None:
     """Features paper Fig. 14: ERM boundaries vs the robust one, with the eps-tube of each."""
-    fig, ax = plt.subplots(figsize=(5.2, 4.6))
+    fig, ax = subplots(figsize=(5.2, 4.6))
     ax.scatter(x[:, 0], x[:, 1], c=np.where(y.numpy() > 0, C1, C2), s=5, lw=0)
     t = np.linspace(-1.2, 1.2, 200)
     styles = ["g-", "g--", "m:", "k-"]
@@ -102,12 +92,12 @@ def figure14(path: Path, clfs: dict[str, Linear], x: torch.Tensor, y: torch.Tens
     ax.set_ylabel("x2 (non-robust feature)")
     ax.legend(fontsize=7, loc="lower right")
     ax.set_title(f"Accurate but not robust (ERM) vs accurate and robust (eps={eps:g})", fontsize=9)
-    _save(fig, path)
+    save_figure(fig, path)
 
 
 def figure2(path: Path, problems: dict[str, Problem], samples: dict[str, tuple[np.ndarray, np.ndarray]]) -> None:
     """Bayes-optimal paper Fig. 2: decision regions, boundary and samples of the 8 panels."""
-    fig, axes = plt.subplots(2, 4, figsize=(14, 7.2))
+    fig, axes = subplots(2, 4, figsize=(14, 7.2))
     g = np.linspace(LO, HI, 500)
     xx, yy = np.meshgrid(g, g, indexing="xy")
     grid = np.stack([xx, yy], -1)
@@ -125,12 +115,12 @@ def figure2(path: Path, problems: dict[str, Problem], samples: dict[str, tuple[n
         ax.tick_params(labelsize=6)
     fig.suptitle("Bayes-optimal regions (class 1 red, class 2 blue) and boundary (black). "
                  "Top: symmetric; bottom: asymmetric", fontsize=10)
-    _save(fig, path)
+    save_figure(fig, path)
 
 
 def distance_histograms(path: Path, problems: dict[str, Problem], distances: dict[str, tuple[np.ndarray, np.ndarray]]) -> None:
     """Histograms of the distance to the Bayes-optimal boundary, per class and panel."""
-    fig, axes = plt.subplots(2, 4, figsize=(14, 5.6))
+    fig, axes = subplots(2, 4, figsize=(14, 5.6))
     for ax, key in zip(axes.ravel(), problems, strict=True):
         d, y = distances[key]
         bins = np.linspace(0, max(float(np.percentile(d, 99)), 1e-3), 40)
@@ -140,15 +130,15 @@ def distance_histograms(path: Path, problems: dict[str, Problem], distances: dic
         ax.tick_params(labelsize=6)
     axes[0, 0].legend(fontsize=7)
     fig.suptitle("Distance from samples to the Bayes-optimal boundary (medians: class 1 / class 2)", fontsize=10)
-    _save(fig, path)
+    save_figure(fig, path)
 
 
 def observation1(path: Path, sigma1: list[float], median: list[float]) -> None:
     """Median distance of class-1 points to the boundary vs class 1's minimal sd."""
-    fig, ax = plt.subplots(figsize=(4.6, 3.4))
+    fig, ax = subplots(figsize=(4.6, 3.4))
     ax.loglog(sigma1, median, "o-")
     ax.set_xlabel("sigma_1 (minimal sd of class 1)")
     ax.set_ylabel("median distance to boundary")
     ax.set_title("Observation 1: class-1 points approach the boundary", fontsize=9)
     ax.invert_xaxis()
-    _save(fig, path)
+    save_figure(fig, path)

@@ -5,21 +5,25 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from advlab.experiments.engine import RunContext, config_dict
 from advlab.report import Report
 
-
-def build_report(kind: str, results: dict[str, Any], out: Path, command: str, config: dict[str, Any]) -> Report:
-    """A standalone report for one study."""
-    title = {"gaussian": "Theory: Gaussian robust MLE (features paper, Section 4 / App. E)",
-             "toy2d": "Theory: 2-D Bayes-optimal classifiers (Bayes-optimal paper, Section 2)"}[kind]
-    rep = Report(title, command=command, config=config)
-    add_sections(rep, kind, results, "")
-    return rep
+TITLES = {"gaussian": "Theory: Gaussian robust MLE (features paper, Section 4 / App. E)",
+          "toy2d": "Theory: 2-D Bayes-optimal classifiers (Bayes-optimal paper, Section 2)"}
 
 
-def add_sections(rep: Report, kind: str, results: dict[str, Any], prefix: str) -> None:
+def write_report(ctx: RunContext, results: dict[str, Any]) -> None:
+    """The study's own report.md / report.html."""
+    rep = Report(TITLES[results["kind"]], command=results["command"],
+                 config=config_dict(ctx.config))
+    add_report_sections(rep, results, ctx.out)
+    rep.write(ctx.out)
+
+
+def add_report_sections(rep: Report, results: dict[str, Any], run_dir: Path | None = None,
+                        prefix: str = "") -> None:
     """Append the study's sections; figure paths are ``prefix + figures/...``."""
-    if kind == "gaussian":
+    if results["kind"] == "gaussian":
         _gaussian(rep, results, prefix)
     else:
         _toy2d(rep, results, prefix)

@@ -1,0 +1,12 @@
+"""The demo's results.json: each recipe's results under its stage name."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from advlab.experiments.engine import RunContext
+
+
+def collect(ctx: RunContext) -> dict[str, Any]:
+    """``{stage name: that recipe's results.json}`` (the engine adds command, seed, provenance)."""
+    return {"scale": ctx.config.scale, **ctx.results}

@@ -1,0 +1,47 @@
+"""results.json of the recipe, assembled from the stage results."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from advlab.experiments.engine import RunContext
+from advlab.experiments.ilyas2019.config import IlyasConfig
+from advlab.experiments.ilyas2019.evals import TABLE7_ROWS
+
+
+def table7(stage_results: dict[str, Any], cfg: IlyasConfig) -> dict[str, Any]:
+    """Table 7 from its per-row stages."""
+    rows = {row: {k: stage_results[f"eval_table7_{row}"][k] for k in ("clean", "robust")}
+            for row in TABLE7_ROWS}
+    n = stage_results["eval_table7_standard"]["n"]
+    return {"eps": list(cfg.eval_eps), "steps": cfg.eval_steps, "n": n, "rows": rows}
+
+
+def collect(ctx: RunContext) -> dict[str, Any]:
+    """Assemble results.json from the stage results (the engine adds command, seed, provenance)."""
+    stage_results, cfg = ctx.results, ctx.config
+    rel = stage_results["eval_relabel"]
+    std, rob = rel["standard"], rel["robust"]
+    constructions = {k.removeprefix("construct_"): v["stats"] for k, v in stage_results.items()
+                     if k.startswith("construct_")}
+    curves = {name: stage_results[f"train_{name}"]["history"]
+              for name in ("d_rand", "d_det", "d_rand_robust", "d_det_robust")}
+    return {
+        "dataset": cfg.dataset, "scale": cfg.scale,
+        "table1": {"D": std["D"], "D_rand": std["D_rand"], "D_det": std["D_det"],
+                   "reached": std["reached"], "eps": cfg.relabel_eps},
+        "table7": table7(stage_results, cfg),
+        "table8": stage_results["eval_table8"],
+        "table9": {"robust": {k: rob[k] for k in ("D", "D_rand", "D_det")},
+                   "standard": {k: std[k] for k in ("D", "D_rand", "D_det")},
+                   "reached": {"robust": rob["reached"], "standard": std["reached"]},
+                   "eps": cfg.relabel_eps},
+        "table10": {"standard": {"D": std["D_det"], "relabelled": std["D_det_relabelled"]},
+                    "robust": {"D": rob["D_det"], "relabelled": rob["D_det_relabelled"]}},
+        "figure8": stage_results["eval_figure8"],
+        "figure10": curves,
+        "transfer": stage_results["eval_transfer"],
+        "constructions": constructions,
+        "sources": {k: stage_results[f"source_{k}"]["test_acc"] for k in ("standard", "robust")},
+        "stage_seconds": {k: v.get("seconds") for k, v in stage_results.items()},
+    }
