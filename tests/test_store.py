@@ -48,3 +48,15 @@ def test_atomic_json_leaves_no_temporary(tmp_path: Path) -> None:
     atomic_write_json(tmp_path / "a.json", {"x": float("nan"), "y": [1, 2]})
     assert read_json(tmp_path / "a.json") == {"x": "nan", "y": [1, 2]}
     assert [p.name for p in tmp_path.iterdir()] == ["a.json"]
+
+
+def test_check_path_refuses_what_no_os_call_could_open(tmp_path: Path) -> None:
+    from advlab.store import check_path
+
+    assert check_path(tmp_path / ("a" * 255)) == tmp_path / ("a" * 255)
+    with pytest.raises(AdvlabError, match=r"out: .* longer than the OS allows \(256 bytes in one name"):
+        check_path(tmp_path / ("a" * 256), "out")
+    with pytest.raises(AdvlabError, match=r"longer than the OS allows .*4999 in all, at most 4095"):
+        check_path("/".join(["abcd"] * 1000), "out")
+    with pytest.raises(AdvlabError, match="NUL byte"):
+        check_path("a\x00b", "out")
