@@ -11,7 +11,6 @@ import numpy as np
 import pytest
 import torch
 import torchvision.datasets.celeba as tv_celeba
-import torchvision.datasets.cifar as tv_cifar
 from PIL import Image
 
 from advlab.data import load_dataset, open_source
@@ -143,32 +142,15 @@ def test_truncated_mnist_raw_file_is_an_error_naming_the_file(tmp_path: Path) ->
 # ---------------------------------------------------------------- CIFAR-10
 
 
-def write_cifar(root: Path, n: int) -> tuple[np.ndarray, list[int]]:
-    """The official python batches: pickled dicts with 'data' (n, 3072) uint8 and 'labels'."""
-    folder = root / "cifar-10-batches-py"
-    folder.mkdir(parents=True)
-    rng = np.random.default_rng(2)
-    data = rng.integers(0, 256, (6 * n, 3072), dtype=np.uint8)
-    labels = [int(v) for v in rng.integers(0, 10, 6 * n)]
-    names = [f"data_batch_{i}" for i in range(1, 6)] + ["test_batch"]
-    for i, name in enumerate(names):
-        batch = {"data": data[i * n:(i + 1) * n], "labels": labels[i * n:(i + 1) * n]}
-        (folder / name).write_bytes(pickle.dumps(batch))  # test-only: the official format
-    (folder / "batches.meta").write_bytes(pickle.dumps({"label_names": [str(i) for i in range(10)]}))
-    return data, labels
-
-
-def test_cifar10_official_batches(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    data, labels = write_cifar(tmp_path, 4)
-    with pytest.raises(AdvlabError, match="fail torchvision's md5 check"):
-        load_dataset("cifar10", data_root=tmp_path)  # tiny files are not the official ones
-    monkeypatch.setattr(tv_cifar, "check_integrity", _exists_only)
-    x, y = load_dataset("cifar10", "train", data_root=tmp_path)
-    assert x.shape == (20, 3, 32, 32) and y.tolist() == labels[:20]
-    expected = torch.from_numpy(data[:20].reshape(20, 3, 32, 32)).float() / 255
-    torch.testing.assert_close(x, expected, rtol=0, atol=0)
-    xt, yt = load_dataset("cifar10[1:3]", "test", data_root=tmp_path)
-    assert yt.tolist() == labels[21:23]
+def test_cifar10_python_version_is_never_read(tmp_path: Path) -> None:
+    """Only the pickled python batches are present: one line that asks for the binary
+    version (the binary reader itself is tested in test_full_presets.py)."""
+    folder = tmp_path / "cifar-10-batches-py"
+    folder.mkdir()
+    (folder / "data_batch_1").write_bytes(pickle.dumps({"data": b"", "labels": []}))
+    with pytest.raises(AdvlabError, match="is the Python version, whose batches are pickles "
+                                          "that advlab never reads; download the binary version"):
+        load_dataset("cifar10", data_root=tmp_path)
 
 
 # ---------------------------------------------------------------- CelebA

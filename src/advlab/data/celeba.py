@@ -1,9 +1,10 @@
 """CelebA through torchvision, one attribute as the binary label (``celeba:Male``).
 
-Layout (torchvision's): ``<root>/celeba/img_align_celeba/*.jpg`` and the text files
-``list_attr_celeba.txt``, ``identity_CelebA.txt``, ``list_bbox_celeba.txt``,
-``list_landmarks_align_celeba.txt``, ``list_eval_partition.txt`` (torchvision checks
-their official md5). Splits: ``train`` = partition 0 (162,770 images), ``test`` =
+Layout (torchvision's): ``<root>/celeba/img_align_celeba/*.jpg`` and the official text
+files; advlab reads two of them itself, ``list_attr_celeba.txt`` and
+``list_eval_partition.txt``, and checks their structure line by line (counts, the 40
+attribute names, values -1 / 1, partitions 0 / 1 / 2, the same images in the same order,
+plain file names). Splits: ``train`` = partition 0 (162,770 images), ``test`` =
 partition 2 (19,962); the validation partition is not used.
 
 Images (178 x 218 aligned faces) are resized so the short side is 64 (bilinear, with
@@ -54,32 +55,94 @@ def attribute_name(arg: str | None, spec_name: str) -> str:
     )
 
 
+#: the list files advlab reads (the other three official ones are not needed)
+READ = ("list_attr_celeba.txt", "list_eval_partition.txt")
+#: the official list_attr_celeba.txt is 26 MB; anything much larger is not CelebA
+MAX_LIST_BYTES = 64 << 20
+PARTITIONS = {"train": 0, "test": 2}
+
+
+def _lines(path: Path) -> list[str]:
+    """The non-empty lines of a CelebA list file (size-capped, ASCII)."""
+    size = path.stat().st_size
+    if size > MAX_LIST_BYTES:
+        raise AdvlabError(f"{path}: {size:,} bytes; CelebA's list files are at most "
+                          f"{MAX_LIST_BYTES >> 20} MB")
+    try:
+        text = path.read_text(encoding="ascii")
+    except UnicodeDecodeError:
+        raise AdvlabError(f"{path}: not an ASCII text file (CelebA's list files are)") from None
+    return [ln for ln in text.splitlines() if ln.strip()]
+
+
+def _image_name(name: str, path: Path, row: int) -> str:
+    """A plain file name of img_align_celeba (no folder part: the list cannot point elsewhere)."""
+    if not name or name != os.path.basename(name) or name.startswith(".") or "\\" in name:
+        raise AdvlabError(f"{path}: line {row + 1} names {name[:60]!r}; expected a file name such as 000001.jpg")
+    return name
+
+
+def parse_attributes(path: Path) -> tuple[list[str], torch.Tensor, list[str]]:
+    """``list_attr_celeba.txt``: (file names, attributes in {0, 1} int64 (N, 40), names).
+
+    Format: the count N, the 40 attribute names, then N lines ``NAME v1 .. v40`` with
+    every value -1 (absent) or 1 (present). Anything else is refused with one line.
+    """
+    lines = _lines(path)
+    if len(lines) < 2 or not lines[0].strip().isdigit():
+        raise AdvlabError(f"{path}: expected the image count on line 1 and the attribute names on line 2")
+    n, names = int(lines[0]), lines[1].split()
+    if names != ATTRIBUTES:
+        raise AdvlabError(f"{path}: line 2 names {len(names)} attributes; expected CelebA's 40 "
+                          f"({ATTRIBUTES[0]} .. {ATTRIBUTES[-1]})")
+    rows = lines[2:]
+    if len(rows) != n:
+        raise AdvlabError(f"{path}: line 1 announces {n:,} images but {len(rows):,} lines follow")
+    files: list[str] = []
+    values: list[list[bool]] = []
+    for i, line in enumerate(rows):
+        parts = line.split()
+        if len(parts) != len(names) + 1 or not set(parts[1:]) <= {"-1", "1"}:
+            raise AdvlabError(f"{path}: line {i + 3} is not a file name and 40 values -1 / 1")
+        files.append(_image_name(parts[0], path, i + 2))
+        values.append([v == "1" for v in parts[1:]])
+    return files, torch.tensor(values, dtype=torch.int64).reshape(n, len(names)), names
+
+
+def parse_partition(path: Path, files: list[str]) -> torch.Tensor:
+    """``list_eval_partition.txt``: the partition (0 train, 1 valid, 2 test) of each of
+    ``files``, int64 (N,); the file must list the same images in the same order."""
+    rows = _lines(path)
+    if len(rows) != len(files):
+        raise AdvlabError(f"{path}: lists {len(rows):,} images; list_attr_celeba.txt lists {len(files):,}")
+    out = torch.empty(len(files), dtype=torch.int64)
+    for i, (line, name) in enumerate(zip(rows, files, strict=True)):
+        parts = line.split()
+        if len(parts) != 2 or parts[0] != name or parts[1] not in ("0", "1", "2"):
+            raise AdvlabError(f"{path}: line {i + 1} is {line[:60]!r}; expected {name!r} and a "
+                              "partition 0, 1 or 2 (the same images, in the same order, as "
+                              "list_attr_celeba.txt)")
+        out[i] = int(parts[1])
+    return out
+
+
 @functools.lru_cache(maxsize=2)
 def _celeba(root: str, split: str) -> tuple[list[str], torch.Tensor, list[str]]:
     """(file names, attributes {0,1} (N, 40), attribute names) of one split."""
     from torchvision.datasets import CelebA
 
     folder = Path(root) / "celeba"
-    present = (folder / "img_align_celeba").is_dir() and all((folder / f).is_file() for f in FILES)
+    present = (folder / "img_align_celeba").is_dir() and all((folder / f).is_file() for f in READ)
     msg = (
         f"--data-root: no CelebA found under {root} (expected {folder}/img_align_celeba/ and "
-        f"{', '.join(FILES)}); download it with torchvision.datasets.CelebA({root!r}, "
+        f"{', '.join(READ)}); download it with torchvision.datasets.CelebA({root!r}, "
         f"download=True) (needs gdown) or from the CelebA site into {folder}"
     )
-    try:
-        ds = fetch_or_explain(
-            lambda d: CelebA(root, split="train" if split == "train" else "test", download=d),
-            Path(root), present, msg,
-        )
-    except AdvlabError:
-        raise
-    except (RuntimeError, ValueError, IndexError) as e:
-        raise AdvlabError(
-            f"--data-root: the CelebA files in {folder} are corrupted or not the official "
-            f"ones (torchvision: {e})"
-        ) from None
-    names = [str(a) for a in ds.attr_names if a]
-    return list(ds.filename), ds.attr.to(torch.int64), names
+    fetch_or_explain(lambda d: CelebA(root, split="all", download=d) if d else None,
+                     Path(root), present, msg)
+    files, attr, names = parse_attributes(folder / READ[0])
+    keep = torch.nonzero(parse_partition(folder / READ[1], files) == PARTITIONS[split]).flatten()
+    return [files[i] for i in keep.tolist()], attr[keep].contiguous(), names
 
 
 def _decode(folder: Path, files: list[str], idx: torch.Tensor) -> torch.Tensor:

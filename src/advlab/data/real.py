@@ -1,12 +1,10 @@
-"""Real datasets read by torchvision from the user's data root: MNIST and CIFAR-10.
+"""Real datasets from the user's data root: MNIST (read by torchvision) and the helpers
+every real-dataset reader shares (the data root, downloads, CIFAR-10's class names).
 
-Data-root conventions are torchvision's: ``<root>/MNIST/raw/*-ubyte`` and
-``<root>/cifar-10-batches-py/``. When the files are missing, a download is attempted
-(unless ``ADVLAB_NO_DOWNLOAD=1``) and any failure becomes one :class:`AdvlabError`;
-folders the failed attempt created are removed again.
-
-CIFAR-10's official batches are Python pickles that torchvision unpickles. advlab keeps
-torchvision's md5 check of every batch, so only the official files are ever unpickled.
+Data-root conventions are torchvision's: ``<root>/MNIST/raw/*-ubyte``. When the files
+are missing, a download is attempted (unless ``ADVLAB_NO_DOWNLOAD=1``) and any failure
+becomes one :class:`AdvlabError`; folders the failed attempt created are removed again.
+CIFAR-10 is read from its binary version by :mod:`advlab.data.cifar` (no pickle).
 """
 
 from __future__ import annotations
@@ -19,7 +17,6 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
 
 from advlab.data.idx import UBYTE, check_idx_file
@@ -31,7 +28,6 @@ CIFAR10_CLASSES = [
     "airplane", "automobile", "bird", "cat", "deer",
     "dog", "frog", "horse", "ship", "truck",
 ]
-CIFAR10_FILES = [f"data_batch_{i}" for i in range(1, 6)] + ["test_batch", "batches.meta"]
 MNIST_FILES = [f"{p}-{k}-idx{d}-ubyte" for p in ("train", "t10k") for k, d in (("images", 3), ("labels", 1))]
 
 
@@ -126,36 +122,3 @@ def mnist_source(split: str, data_root: str | os.PathLike[str] | None) -> Source
     root = require_root(data_root, "mnist", "MNIST/raw/train-images-idx3-ubyte etc.")
     x, y = _mnist(str(root.resolve()), split)
     return Source.in_memory("mnist", x, y, [str(i) for i in range(10)])
-
-
-@functools.lru_cache(maxsize=4)
-def _cifar10(root: str, split: str) -> tuple[torch.Tensor, torch.Tensor]:
-    from torchvision.datasets import CIFAR10
-
-    folder = Path(root) / "cifar-10-batches-py"
-    present = all((folder / f).is_file() for f in CIFAR10_FILES)
-    msg = (
-        f"--data-root: no CIFAR-10 found under {root} (expected {folder}/data_batch_1..5, "
-        f"test_batch, batches.meta); download it with torchvision.datasets.CIFAR10({root!r}, "
-        f"download=True) on a machine with internet and copy cifar-10-batches-py there"
-    )
-    try:
-        ds = fetch_or_explain(lambda d: CIFAR10(root, train=split == "train", download=d), Path(root), present, msg)
-    except RuntimeError as e:
-        raise AdvlabError(
-            f"--data-root: the CIFAR-10 files in {folder} fail torchvision's md5 check "
-            f"(corrupted, or not the official batches; they are pickles and are only read "
-            f"when official): {e}"
-        ) from None
-    x = torch.from_numpy(np.ascontiguousarray(ds.data.transpose(0, 3, 1, 2)))
-    y = torch.as_tensor(ds.targets, dtype=torch.int64)
-    if x.shape[1:] != (3, 32, 32) or x.dtype != torch.uint8 or y.shape != (x.shape[0],):
-        raise AdvlabError(f"{folder}: CIFAR-10 {split} data {tuple(x.shape)} / labels {tuple(y.shape)} malformed")
-    return x, y
-
-
-def cifar10_source(split: str, data_root: str | os.PathLike[str] | None) -> Source:
-    """CIFAR-10 through torchvision: 50,000 / 10,000 images of 3 x 32 x 32, uint8."""
-    root = require_root(data_root, "cifar10", "cifar-10-batches-py/")
-    x, y = _cifar10(str(root.resolve()), split)
-    return Source.in_memory("cifar10", x, y, list(CIFAR10_CLASSES))

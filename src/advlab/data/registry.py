@@ -14,12 +14,13 @@ from typing import Any
 import torch
 
 from advlab.data.celeba import celeba_source
+from advlab.data.cifar import cifar10_source
 from advlab.data.embedded import digits_source, mnist5k_source
 from advlab.data.folders import folder_source
 from advlab.data.idx import FASHION_CLASSES, fashion_source
 from advlab.data.imagenet import CLASSES as RIN_CLASSES
 from advlab.data.imagenet import restricted_imagenet_source
-from advlab.data.real import CIFAR10_CLASSES, cifar10_source, mnist_source
+from advlab.data.real import CIFAR10_CLASSES, mnist_source
 from advlab.data.source import Source
 from advlab.data.spec import SYNTAX, DatasetSpec, parse_name, parse_pair
 from advlab.errors import AdvlabError
@@ -84,11 +85,11 @@ REGISTRY: dict[str, DatasetInfo] = {i.name: i for i in [
                 "torchvision.datasets.MNIST: <root>/MNIST/raw/", (1, 28, 28), DIGITS,
                 60000, 10000, True),
     DatasetInfo("cifar10", "CIFAR-10, 50,000 / 10,000 colour images",
-                "torchvision.datasets.CIFAR10: <root>/cifar-10-batches-py/", (3, 32, 32),
+                "the official binary version (no pickle): <root>/cifar-10-batches-bin/", (3, 32, 32),
                 tuple(CIFAR10_CLASSES), 50000, 10000, True),
     DatasetInfo("celeba", "CelebA faces, one attribute as a 0/1 label (celeba:Male); "
                 "64x64 center crop; train = partition 0, test = partition 2",
-                "torchvision.datasets.CelebA: <root>/celeba/", (3, 64, 64),
+                "the official CelebA layout (list files parsed by advlab): <root>/celeba/", (3, 64, 64),
                 ("not ATTR", "ATTR"), 162770, 19962, True, arg="attribute"),
     DatasetInfo("restricted-imagenet", "ImageNet restricted to 9 super-classes (features paper, "
                 "Table 2); 224x224 center crop; test = val/",
