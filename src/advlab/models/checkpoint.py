@@ -27,8 +27,8 @@ from safetensors.torch import save as st_save
 from torch import nn
 
 from advlab.errors import AdvlabError
-from advlab.models import LOADABLE as _ARCHS
 from advlab.models import IN_SHAPE, MAX_CLASSES
+from advlab.models import LOADABLE as _ARCHS
 from advlab.schema import Int, Json, Nullable, Obj, OneOf, Str, validate
 from advlab.store import MAX_CONFIG_BYTES, check_path, read_json, sha256_bytes, to_jsonable
 from advlab.tensorfile import DTYPE_NAME, expect_tensors, read_header
