@@ -16,7 +16,19 @@ import torch
 from torch import nn
 
 from advlab.errors import AdvlabError, bad_argument
-from advlab.schema import Bool, Either, Float, Int, ListOf, Nullable, Obj, Spec, Str, validate
+from advlab.schema import (
+    Bool,
+    Either,
+    Float,
+    Int,
+    ListOf,
+    Nullable,
+    Obj,
+    OneOf,
+    Spec,
+    Str,
+    validate,
+)
 
 # name -> (module path, class name, fixed keyword arguments)
 _REGISTRY: dict[str, tuple[str, str, dict[str, Any]]] = {
@@ -72,7 +84,10 @@ _ARGS: dict[str, dict[str, Spec]] = {
     "cnn": {"width": Int(1, 1 << 16), "hidden": Int(1, 1 << 24)},
     "allconv": {"width": Int(1, 1 << 16)},
     "mlp": {"hidden": ListOf(Int(1, 1 << 24), 0, 256)},
-    "resnet18": {}, "resnet50": {}, "densenet121": {}, "inception_v3": {},
+    "resnet18": {"stem": OneOf(("cifar", "imagenet"))},
+    "resnet50": {"stem": OneOf(("cifar", "imagenet"))},
+    "densenet121": {"stem": OneOf(("cifar", "imagenet"))},
+    "inception_v3": {"stem": OneOf(("upsample", "cifar"))},
     "vgg16": {"batch_norm": Bool()},
 }
 #: The declared arguments of each architecture (types and ranges; sizes bounded).

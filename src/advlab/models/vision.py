@@ -1,20 +1,26 @@
 """torchvision architectures adapted to small images: ``resnet18``, ``resnet50``,
 ``vgg16``, ``densenet121``, ``inception_v3``.
 
-Adaptations (CIFAR-style, as in the features paper's code base):
+Adaptations (CIFAR-style, as in the features paper's code base), chosen by ``stem``:
 
-* ResNet / DenseNet: 3x3 stride-1 stem convolution and no stem max-pool.
+* ResNet / DenseNet: ``stem="cifar"`` (default): 3x3 stride-1 stem convolution and no
+  stem max-pool; ``stem="imagenet"``: torchvision's 7x7 stride-2 convolution and 3x3
+  stride-2 max-pool, the ImageNet networks of the paper's Restricted ImageNet models.
 * VGG16: batch-norm variant (``vgg16_bn``) by default, global average pooling and a
   single linear head (512 -> K); max-pools that would shrink the map below 1x1 are
   dropped, so 28x28 inputs work.
-* Inception-v3: inputs smaller than 75x75 are upsampled (bilinear) inside the model;
-  no auxiliary head.
+* Inception-v3: ``stem="upsample"`` (default): inputs smaller than 75x75 are upsampled
+  (bilinear) inside the model; ``stem="cifar"``: the stem of the CIFAR Inception-v3 of
+  the features paper's code base (the ``robustness`` package's ``cifar_models``):
+  stride-1 padded 3x3 convolutions and no max-pools, so a 32x32 image reaches the first
+  Inception block at 30x30 and the last at 6x6, without upsampling. No auxiliary head.
 * The stem takes C input channels, so 1-channel images need no conversion.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Literal
 
 import torch.nn.functional as F
 import torchvision.models as tvm
@@ -26,15 +32,23 @@ from advlab.models.base import Classifier
 _INCEPTION_MIN = 75
 
 
+Stem = Literal["cifar", "imagenet"]
+
+
 class ResNet(Classifier):
-    """torchvision ResNet with a 3x3 stride-1 stem and no max-pool; features (N, 512|2048)."""
+    """torchvision ResNet; ``stem="cifar"``: a 3x3 stride-1 stem and no max-pool,
+    ``"imagenet"``: torchvision's 7x7 stride-2 stem and max-pool; features (N, 512|2048)."""
 
     def __init__(self, in_shape: tuple[int, int, int], num_classes: int, *, depth: int = 18,
-                 mean: float | Sequence[float] = 0.5, std: float | Sequence[float] = 0.5) -> None:
+                 stem: Stem = "cifar", mean: float | Sequence[float] = 0.5,
+                 std: float | Sequence[float] = 0.5) -> None:
         super().__init__(in_shape, mean, std)
         net = tvm.resnet18() if depth == 18 else tvm.resnet50()
-        net.conv1 = nn.Conv2d(in_shape[0], 64, 3, stride=1, padding=1, bias=False)
-        net.maxpool = nn.Identity()  # type: ignore[assignment]
+        if stem == "cifar":
+            net.conv1 = nn.Conv2d(in_shape[0], 64, 3, stride=1, padding=1, bias=False)
+            net.maxpool = nn.Identity()  # type: ignore[assignment]
+        else:
+            net.conv1 = nn.Conv2d(in_shape[0], 64, 7, stride=2, padding=3, bias=False)
         dim = net.fc.in_features
         net.fc = nn.Identity()  # type: ignore[assignment]
         self.body = net
@@ -63,14 +77,18 @@ class VGG(Classifier):
 
 
 class DenseNet(Classifier):
-    """torchvision DenseNet-121 with a 3x3 stride-1 stem and no stem pool; features (N, 1024)."""
+    """torchvision DenseNet-121; ``stem="cifar"``: a 3x3 stride-1 stem and no stem pool,
+    ``"imagenet"``: torchvision's 7x7 stride-2 stem and pool; features (N, 1024)."""
 
-    def __init__(self, in_shape: tuple[int, int, int], num_classes: int, *,
+    def __init__(self, in_shape: tuple[int, int, int], num_classes: int, *, stem: Stem = "cifar",
                  mean: float | Sequence[float] = 0.5, std: float | Sequence[float] = 0.5) -> None:
         super().__init__(in_shape, mean, std)
         net = tvm.densenet121()
-        net.features.conv0 = nn.Conv2d(in_shape[0], 64, 3, stride=1, padding=1, bias=False)
-        net.features.pool0 = nn.Identity()
+        if stem == "cifar":
+            net.features.conv0 = nn.Conv2d(in_shape[0], 64, 3, stride=1, padding=1, bias=False)
+            net.features.pool0 = nn.Identity()
+        else:
+            net.features.conv0 = nn.Conv2d(in_shape[0], 64, 7, stride=2, padding=3, bias=False)
         dim = net.classifier.in_features
         net.classifier = nn.Identity()  # type: ignore[assignment]
         self.body = net
@@ -92,14 +110,27 @@ class _Upsample(nn.Module):
 
 
 class Inception(Classifier):
-    """torchvision Inception-v3 (no aux head), small inputs upsampled; features (N, 2048)."""
+    """torchvision Inception-v3 (no aux head); features (N, 2048).
+
+    ``stem="upsample"``: torchvision's stem, inputs below 75x75 upsampled (bilinear);
+    ``"cifar"``: the CIFAR stem of the features paper's code base (stride 1, padded,
+    no max-pools), no upsampling.
+    """
 
     def __init__(self, in_shape: tuple[int, int, int], num_classes: int, *,
+                 stem: Literal["upsample", "cifar"] = "upsample",
                  mean: float | Sequence[float] = 0.5, std: float | Sequence[float] = 0.5) -> None:
         super().__init__(in_shape, mean, std)
         net = tvm.inception_v3(weights=None, aux_logits=False, init_weights=True)
-        net.Conv2d_1a_3x3 = BasicConv2d(in_shape[0], 32, kernel_size=3, stride=2)
         dim = net.fc.in_features
         net.fc = nn.Identity()  # type: ignore[assignment]
-        self.body = nn.Sequential(_Upsample(in_shape[1], in_shape[2]), net)
+        if stem == "cifar":
+            net.Conv2d_1a_3x3 = BasicConv2d(in_shape[0], 32, kernel_size=3, padding=1)
+            net.Conv2d_2a_3x3 = BasicConv2d(32, 32, kernel_size=3, padding=1)
+            net.maxpool1 = nn.Identity()  # type: ignore[assignment]
+            net.maxpool2 = nn.Identity()  # type: ignore[assignment]
+            self.body = nn.Sequential(net)
+        else:
+            net.Conv2d_1a_3x3 = BasicConv2d(in_shape[0], 32, kernel_size=3, stride=2)
+            self.body = nn.Sequential(_Upsample(in_shape[1], in_shape[2]), net)
         self.head = nn.Linear(dim, num_classes)
