@@ -14,6 +14,7 @@ import torch
 import torchvision.models as tvm
 from torch.utils.flop_counter import FlopCounterMode
 
+from advlab.errors import AdvlabError
 from advlab.experiments.richardson2020.config import make_config
 from advlab.models import build_model
 
