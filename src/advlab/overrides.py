@@ -173,7 +173,7 @@ def field_types(cls: type) -> dict[str, Any]:
 
 
 def apply_overrides(cfg: T, overrides: Mapping[str, Any], *, reserved: Mapping[str, str] | None = None,
-                    prefix: str = "") -> T:
+                    prefix: str = "", run_options: bool = True) -> T:
     """A copy of the dataclass ``cfg`` with ``overrides`` applied, each typed by its field.
 
     Args:
@@ -181,7 +181,8 @@ def apply_overrides(cfg: T, overrides: Mapping[str, Any], *, reserved: Mapping[s
         overrides: ``{"key" or "nested.key": value}``; values are text or typed values;
             a dict value for a nested dataclass is applied field by field.
         reserved: keys that have their own option, ``{key: "--option"}``; refused here, as
-            are :data:`RUN_OPTIONS`.
+            are :data:`RUN_OPTIONS` unless ``run_options=False`` (values that came from those
+            options themselves).
         prefix: the dotted path of ``cfg`` inside an outer config (for messages).
 
     Raises:
@@ -189,7 +190,7 @@ def apply_overrides(cfg: T, overrides: Mapping[str, Any], *, reserved: Mapping[s
             a value of the wrong type; ``param`` is the dotted key.
     """
     types_ = field_types(type(cfg))
-    reserved = {**RUN_OPTIONS, **(reserved or {})}
+    reserved = {**(RUN_OPTIONS if run_options else {}), **(reserved or {})}
     grouped: dict[str, Any] = {}
     for key, value in overrides.items():
         head, _, tail = str(key).partition(".")

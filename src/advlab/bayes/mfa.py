@@ -38,6 +38,7 @@ from advlab.bayes._sklearn import (
     seed_from,
 )
 from advlab.errors import AdvlabError, bad_argument
+from advlab.seeding import generator
 from advlab.store import atomic_path, atomic_write_json, read_json, sha256_file
 
 Source = Tensor | Iterable[Any] | Callable[[], Iterable[Any]]
@@ -53,9 +54,7 @@ def _generator(random_state: Any, device: torch.device) -> torch.Generator:
     if isinstance(random_state, torch.Generator):
         return random_state
     seed = seed_from(random_state)
-    g = torch.Generator(device=device)
-    g.manual_seed(seed if seed is not None else int(torch.randint(2**62, (1,)).item()))
-    return g
+    return generator(seed if seed is not None else int(torch.randint(2**62, (1,)).item()), device=device)
 
 
 class _Batches:

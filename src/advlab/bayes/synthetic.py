@@ -13,7 +13,7 @@ Choices the paper leaves open (documented in docs/bayes.md): D = 0.5 is a *varia
 explicitly as a std); the outlier's mixing weight is ``1 / (K + 1)`` by default (the
 other weights are scaled by K / (K + 1)), i.e. it is an ordinary component; the eigenvector
 sign is fixed so that its largest-magnitude entry is positive. Samples are never clipped
-to [0, 1] (DESIGN.md pitfalls).
+to [0, 1] (docs/richardson2020.md).
 """
 
 from __future__ import annotations
@@ -32,6 +32,7 @@ from advlab.bayes.classifier import BayesOptimalClassifier
 from advlab.bayes.mfa import MFA, _generator
 from advlab.data.artifact import save_artifact
 from advlab.errors import AdvlabError, bad_argument
+from advlab.seeding import derive_seed
 from advlab.store import atomic_write_json, read_json
 
 VARIANTS = ("symmetric", "asymmetric", "fitted")
@@ -195,7 +196,8 @@ class _Stream(IterableDataset):  # type: ignore[type-arg]
 
     def __iter__(self) -> Iterator[tuple[Tensor, Tensor]]:
         info = torch.utils.data.get_worker_info()
-        g = _generator(self.seed + (info.id if info else 0), self.pair.mfa0.means_.device)
+        seed = derive_seed(self.seed, "worker", info.id) if info else self.seed
+        g = _generator(seed, self.pair.mfa0.means_.device)
         while True:
             yield self.pair.sample_batch(self.batch_size, g)
 

@@ -15,9 +15,9 @@ import sys
 
 import click
 
-from advlab.provenance import __version__
 from advlab.cli.options import AdvlabGroup
 from advlab.errors import AdvlabError
+from advlab.provenance import __version__
 
 _NOT_COMMANDS = ("options",)
 
@@ -62,6 +62,14 @@ def main(argv: list[str] | None = None) -> None:
         cli.main(args=argv, prog_name="advlab", standalone_mode=False)
     except AdvlabError as e:
         click.echo(f"advlab: error: {_one_line(str(e))}", err=True)
+        sys.exit(2)
+    except click.MissingParameter as e:
+        click.echo(f"advlab: error: {_one_line(e.format_message())}", err=True)
+        sys.exit(2)
+    except click.BadParameter as e:
+        name = (e.param.opts[0] if isinstance(e.param, click.Option) else
+                e.param.human_readable_name if e.param is not None else e.param_hint or "argument")
+        click.echo(f"advlab: error: {name}: {_one_line(e.message)}", err=True)
         sys.exit(2)
     except click.UsageError as e:
         hint = f" (see `{e.ctx.command_path} --help`)" if e.ctx is not None else ""

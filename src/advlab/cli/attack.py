@@ -20,6 +20,7 @@ from advlab.cli.options import (
     out_option,
     resolve_device,
     seed_option,
+    trust_unverified_option,
 )
 from advlab.errors import AdvlabError
 
@@ -40,6 +41,7 @@ BOXES: dict[str, Any] = {"0,1": (0.0, 1.0), "none": None, "per-sample": "per-sam
               show_default=True, help="Valid image range (none/per-sample for synthetic data).")
 @click.option("--n", type=click.IntRange(min=1), default=None,
               help="Attack a seeded random subset of N points.")
+@trust_unverified_option
 @seed_option
 @device_option
 @data_root_option
@@ -48,7 +50,7 @@ BOXES: dict[str, Any] = {"0,1": (0.0, 1.0), "none": None, "per-sample": "per-sam
 @json_option
 def command(checkpoint: str, dataset: str, split: str, min_norm: bool, method: str,
             steps: int | None, search_steps: int, box_spec: str, n: int | None, seed: int,
-            device: str, data_root: str | None, out: str | None, force: bool,
+            device: str, trust_unverified: bool, data_root: str | None, out: str | None, force: bool,
             as_json: bool) -> None:
     """Minimal L2 perturbations: mean / median L2, success rate, per-pixel histogram."""
     from advlab.evaluate.protocol import MinNormConfig
@@ -59,7 +61,7 @@ def command(checkpoint: str, dataset: str, split: str, min_norm: bool, method: s
                           "(use `advlab evaluate --eps ...` for fixed-eps robust accuracy)")
     cfg = MinNormConfig(checkpoint=checkpoint, dataset=dataset, split=split, n=n, seed=seed,
                         device=resolve_device(device), data_root=data_root_env(data_root),
-                        method=method, steps=steps,  # type: ignore[arg-type]  # a click.Choice
+                        trust_unverified=trust_unverified, method=method, steps=steps,  # type: ignore[arg-type]  # a click.Choice
                         search_steps=search_steps, box=BOXES[box_spec])
     results = run_min_norm(cfg, out, force=force, command="advlab " + shlex.join(sys.argv[1:]))
     for msg in results["warnings"]:

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import click
 
 from advlab.cli.options import (
@@ -14,7 +12,6 @@ from advlab.cli.options import (
     json_option,
     out_option,
 )
-from advlab.errors import AdvlabError
 
 
 @click.group(cls=AdvlabGroup)
@@ -68,19 +65,6 @@ def show(name: str, data_root: str | None, as_json: bool) -> None:
         click.echo(f"  {c:<{width}}  {a:>7}  {b:>7}")
 
 
-def _check_out(out: Path, force: bool) -> None:
-    """Refuse an --out that is a file, or a non-empty folder (unless --force on an artifact)."""
-    from advlab.data.artifact import is_artifact
-
-    if out.exists() and not out.is_dir():
-        raise AdvlabError(f"--out: {str(out)!r} is an existing file; expected a folder")
-    if out.is_dir() and any(out.iterdir()):
-        if not is_artifact(out):
-            raise AdvlabError(f"--out: {str(out)!r} is a non-empty folder that is not a dataset artifact")
-        if not force:
-            raise AdvlabError(f"--out: {str(out)!r} already holds an artifact; pass --force to overwrite")
-
-
 @command.command("export")
 @click.argument("name")
 @out_option()
@@ -94,27 +78,10 @@ def export(name: str, out: str, data_root: str | None, force: bool, as_json: boo
     (digits, constructed or released sets) as float32; loading the artifact gives the
     same tensors as loading NAME.
     """
-    from advlab.data.artifact import save_artifact
-    from advlab.data.registry import open_source
+    from advlab.data.export import export_dataset
 
-    path = Path(out)
-    _check_out(path, force)
-    train = open_source(name, "train", data_root)
-    try:
-        test = open_source(name, "test", data_root)
-    except AdvlabError as e:
-        if not str(e).startswith("split:"):
-            raise
-        test = None  # one-split datasets (released sets) export their train split only
-    x = train.raw()
-    x_test = test.raw() if test is not None else None
-    provenance = {"source_dataset": name, "constructor": "advlab datasets export",
-                  "data_root": str(data_root) if data_root else None}
-    save_artifact(path, x, train.labels, name=name, classes=train.classes, provenance=provenance,
-                  x_test=x_test, y_test=test.labels if test is not None else None)
-    result = {"out": str(path), "name": name, "dtype": str(x.dtype).replace("torch.", ""),
-              "n_train": len(train), "n_test": len(test) if test is not None else 0}
+    result = export_dataset(name, out, data_root=data_root, force=force)
     if as_json:
         echo_json(result)
     else:
-        click.echo(f"wrote {path}: {result['n_train']} train / {result['n_test']} test, {result['dtype']}")
+        click.echo(f"wrote {result['out']}: {result['n_train']} train / {result['n_test']} test, {result['dtype']}")

@@ -20,6 +20,7 @@ from advlab.cli.options import (
     out_option,
     resolve_device,
     seed_option,
+    trust_unverified_option,
 )
 
 
@@ -37,6 +38,7 @@ from advlab.cli.options import (
 @click.option("--n", type=click.IntRange(min=1), default=None,
               help="Evaluate a seeded random subset of N points.")
 @click.option("--no-checks", is_flag=True, help="Skip the automatic sanity checks.")
+@trust_unverified_option
 @seed_option
 @device_option
 @data_root_option
@@ -45,14 +47,14 @@ from advlab.cli.options import (
 @json_option
 def command(checkpoint: str, dataset: str, split: str, eps: tuple[float, ...] | None, norm: str,
             steps: int, step_size: float | None, restarts: int, n: int | None, no_checks: bool,
-            seed: int, device: str, data_root: str | None, out: str | None, force: bool,
-            as_json: bool) -> None:
+            trust_unverified: bool, seed: int, device: str, data_root: str | None,
+            out: str | None, force: bool, as_json: bool) -> None:
     """Clean accuracy and PGD robust accuracy (untargeted) of a checkpoint."""
     from advlab.evaluate.protocol import EvalConfig, evaluate
 
     cfg = EvalConfig(checkpoint=checkpoint, dataset=dataset, split=split, n=n, seed=seed,
                      device=resolve_device(device), data_root=data_root_env(data_root),
-                     eps=eps or (), norm=norm, steps=steps,  # type: ignore[arg-type]  # a click.Choice
+                     trust_unverified=trust_unverified, eps=eps or (), norm=norm, steps=steps,  # type: ignore[arg-type]  # a click.Choice
                      step_size=step_size, restarts=restarts, checks=not no_checks)
     results = evaluate(cfg, out, force=force, command="advlab " + shlex.join(sys.argv[1:]))
     for msg in results["warnings"]:

@@ -74,7 +74,7 @@ class SeedType(click.ParamType):
         try:
             return _seed(str(value))
         except ValueError:
-            self.fail(f"{value!r} is not an integer in [0, 2**63)", param, ctx)
+            self.fail(f"got {value!r}; expected an integer in [0, 2**63)", param, ctx)
 
 
 class EpsType(click.ParamType):
@@ -90,16 +90,15 @@ class EpsType(click.ParamType):
 
         if not isinstance(value, str):
             return value
+        expected = ("finite radii >= 0, comma-separated: 0.5,1 or 8/255" if self.many
+                    else "one finite number >= 0, e.g. 0.5 or 8/255")
         items = [v for v in value.split(",") if v.strip()]
-        if not items or (len(items) > 1 and not self.many):
-            self.fail(f"{value!r}: expected {'radii like 0.5,1 or 8/255' if self.many else 'one radius'}",
-                      param, ctx)
         try:
             radii = [float(parse_number(v, "eps")) for v in items]
-        except AdvlabError as e:
-            self.fail(e.detail, param, ctx)
-        if any(r < 0 for r in radii):
-            self.fail(f"{value!r}: radii must be >= 0", param, ctx)
+        except AdvlabError:
+            radii = []
+        if not radii or any(r < 0 for r in radii) or (len(radii) > 1 and not self.many):
+            self.fail(f"got {value!r}; expected {expected}", param, ctx)
         return tuple(radii) if self.many else radii[0]
 
 
@@ -111,6 +110,10 @@ data_root_option = _option(
     help="Folder holding real datasets (default: $ADVLAB_DATA, or each dataset's default).")
 force_option = _option("--force", is_flag=True,
                        help="Recompute everything: the folder's previous results are removed first.")
+trust_unverified_option = _option(
+    "--trust-unverified", is_flag=True,
+    help="Load a checkpoint whose config.json has no weights hash (refused otherwise; a warning "
+         "is printed). Only for files you made yourself.")
 json_option = _option("--json", "as_json", is_flag=True, help="Print machine-readable JSON.")
 set_option = _option(
     "--set", "sets", multiple=True, metavar="KEY=VALUE",
@@ -205,4 +208,4 @@ def given(ctx: click.Context, name: str) -> bool:
 __all__ = ["AdvlabCommand", "AdvlabGroup", "EpsType", "SeedType", "flag_of", "config_option", "data_root_env", "data_root_option", "device_option",
            "echo_json", "figure_format_option", "force_option", "formats", "given",
            "json_option", "out_option", "parse_sets", "resolve_device", "saved_run",
-           "seed_option", "set_option"]
+           "seed_option", "set_option", "trust_unverified_option"]

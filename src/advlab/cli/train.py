@@ -103,13 +103,14 @@ def build_config(ctx: click.Context, o: dict[str, Any], sets: tuple[str, ...],
             raise AdvlabError(f"config_file: {config_file!r} is not the config.json of an "
                               "`advlab train` run", param="config_file")
         known = {f.name for f in dataclasses.fields(TrainConfig)}
-        cfg = apply_overrides(cfg, {k: v for k, v in identity.items() if k in known})
+        cfg = apply_overrides(cfg, {k: v for k, v in identity.items() if k in known}, run_options=False)
     else:
         for name in ("dataset", "model"):
             if o[name] is None:
                 raise AdvlabError(f"{name}: missing (or rerun a saved run with --config)", param=name)
     try:
-        cfg = apply_overrides(cfg, _option_values(o, lambda opt: config_file is None or given(ctx, opt)))
+        cfg = apply_overrides(cfg, _option_values(o, lambda opt: config_file is None or given(ctx, opt)),
+                              run_options=False)
     except AdvlabError as e:
         e.override = False  # these came from options, not from --set
         raise
@@ -170,7 +171,7 @@ def command(ctx: click.Context, out: str, force: bool, as_json: bool, sets: tupl
         dist.destroy_process_group()
         if rank != 0:
             return
-    summary = {"out": out, "final": result.final, "best": result.best, "resumed": result.resumed}
+    summary = {"out": out, "final": result.final, "model": "last", "resumed": result.resumed}
     if as_json:
         echo_json(summary)
     else:

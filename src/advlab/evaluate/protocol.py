@@ -39,7 +39,11 @@ Box = tuple[float, float] | Literal["per-sample"] | None
 
 @dataclass(frozen=True)
 class Points:
-    """Which points of which model: a checkpoint, a dataset split and a seeded subset."""
+    """Which points of which model: a checkpoint, a dataset split and a seeded subset.
+
+    ``trust_unverified`` loads a checkpoint whose config.json has no weights hash (with a
+    warning); without it such a checkpoint is refused.
+    """
 
     checkpoint: str
     dataset: str
@@ -48,6 +52,7 @@ class Points:
     seed: int = 0
     device: str = "cpu"
     data_root: str | None = None
+    trust_unverified: bool = False
 
     def __post_init__(self) -> None:
         if self.n is not None and self.n < 1:
@@ -105,7 +110,7 @@ def load_points(p: Points) -> tuple[nn.Module, torch.Tensor, torch.Tensor]:
     from advlab.data import load_dataset
     from advlab.models import load_model
 
-    model = load_model(p.checkpoint, device=p.device)
+    model = load_model(p.checkpoint, device=p.device, trust_unverified=p.trust_unverified)
     x, y = load_dataset(p.dataset, split=p.split, data_root=p.data_root)
     if p.n is not None and p.n < len(x):
         idx = seeded_subset(len(x), p.n, p.seed)

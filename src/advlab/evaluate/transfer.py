@@ -27,7 +27,11 @@ def transfer_success(source: nn.Module, targets: Mapping[str, nn.Module], x: Ten
 
     Returns:
         ``{"source": rate on the source, "targets": {name: rate over all N points},
+        "targets_correct": {name: rate over the points the target classifies correctly},
         "targets_given_source": {name: rate over the points that fool the source}}``.
+        The features paper's Figure 3 measures transfer on points the target gets right
+        (a point the target already misclassifies is not fooled by the attack):
+        ``targets_correct`` is that rate; ``targets`` counts every point.
     """
     if not targets:
         raise bad_argument("targets", dict(targets), "at least one named target model")
@@ -35,12 +39,15 @@ def transfer_success(source: nn.Module, targets: Mapping[str, nn.Module], x: Ten
                  early_stop=False, seed=seed)
     res = attack(source, x, y, eps=eps, target=target)
     ok = res.success
-    out: dict[str, Any] = {"source": res.success_rate, "targets": {},
+    out: dict[str, Any] = {"source": res.success_rate, "targets": {}, "targets_correct": {},
                            "targets_given_source": {}}
     for name, model in targets.items():
         with eval_mode(model):
             fooled = is_adversarial(predict_logits(model, res.x_adv), y, target)
+            correct = ~is_adversarial(predict_logits(model, x), y, target)
         out["targets"][name] = float(fooled.float().mean())
+        out["targets_correct"][name] = float(fooled[correct].float().mean()) if correct.any() \
+            else float("nan")
         out["targets_given_source"][name] = float(fooled[ok].float().mean()) if ok.any() \
             else float("nan")
     return out

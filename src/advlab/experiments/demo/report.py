@@ -6,6 +6,7 @@ import importlib
 from typing import Any
 
 from advlab.experiments.engine import RunContext
+from advlab.experiments.findings import add_scorecard
 from advlab.report import Report
 from advlab.store import read_json
 
@@ -14,6 +15,7 @@ def write_report(ctx: RunContext, results: dict[str, Any]) -> None:
     """One report: what the demo is, then each recipe's sections (figure paths prefixed)."""
     rep = Report("advlab demo: adversarial examples, two papers, one laboratory",
                  command=results["command"], config=read_json(ctx.path("config.json")))
+    add_scorecard(rep, results["findings"], title="Scorecard of both papers")
     rep.section("What this is").text(
         "This report reruns, at laptop scale on 4,000 real MNIST digits (mnist5k), the two "
         "research systems advlab implements: 'Adversarial Examples Are Not Bugs, They Are "

@@ -16,6 +16,7 @@ import torch
 
 from advlab.data import load_dataset
 from advlab.report.format import eps_key
+from advlab.seeding import derive_seed
 
 if TYPE_CHECKING:
     from advlab.experiments.ilyas2019.stages import Ilyas as Pipeline
@@ -25,7 +26,7 @@ TABLE7_ROWS: dict[str, str] = {
     "standard": "source_standard", "adversarial": "source_robust",
     "d_nr": "train_d_nr", "d_r": "train_d_r",
     "d_nr_noise": "train_d_nr_noise", "d_r_noise": "train_d_r_noise",
-    "original": "train_original",
+    "original": "train_original", "original_noise": "train_original_noise",
 }
 
 
@@ -57,8 +58,8 @@ def table8(pipe: Pipeline, d: Path) -> dict[str, Any]:
     eps = min(pipe.cfg.eval_eps)
     n = pipe.cfg.n_eval
     sets = {
-        "robust_train": subset(load_dataset(pipe.artifact("d_r")), n, pipe.seed + 1),
-        "robust_test": subset(load_dataset(pipe.artifact("d_r_test")), n, pipe.seed + 1),
+        "robust_train": subset(load_dataset(pipe.artifact("d_r")), n, derive_seed(pipe.seed, "table8")),
+        "robust_test": subset(load_dataset(pipe.artifact("d_r_test")), n, derive_seed(pipe.seed, "table8")),
         "standard_test": pipe.eval,
     }
     out: dict[str, Any] = {"eps": eps, "steps": pipe.cfg.eval_steps}
@@ -75,7 +76,7 @@ def figure8(pipe: Pipeline, d: Path) -> dict[str, Any]:
     from advlab.evaluate.accuracy import accuracy_vs_steps
     from advlab.experiments.ilyas2019.stages import load, subset
 
-    x, y = subset(pipe.eval, pipe.cfg.n_fig8, pipe.seed + 3)
+    x, y = subset(pipe.eval, pipe.cfg.n_fig8, derive_seed(pipe.seed, "figure8"))
     curves = {}
     for row in ("d_r", "standard"):
         model = load(pipe.ckpt(TABLE7_ROWS[row]), pipe.device)
@@ -103,7 +104,7 @@ def relabel_tables(pipe: Pipeline, d: Path) -> dict[str, Any]:
         return clean_accuracy(load(pipe.ckpt(stage), pipe.device), x, labels)
 
     d_acc = acc("source_standard", y)
-    out: dict[str, Any] = {"n_test": int(x.shape[0])}
+    out: dict[str, Any] = {"n_test": int(x.shape[0]), "num_classes": num_classes}
     for source, suffix in (("standard", ""), ("robust", "_robust")):
         reached = {k: pipe.results[f"construct_{k}{suffix}"]["stats"].get("reached_rate")
                    for k in ("d_rand", "d_det")}
@@ -133,11 +134,13 @@ def transfer(pipe: Pipeline, d: Path) -> dict[str, Any]:
         res = pipe.results[f"transfer_{label}"]
         archs[label] = {
             "arch": res["arch"], "transfer_rate": float(rates["targets"][label]),
+            "transfer_rate_correct": float(rates["targets_correct"][label]),
             "test_acc_d_det": res["on_d_det"]["test_acc"], "test_acc_d": res["on_d"]["test_acc"],
         }
     return {"eps": pipe.cfg.transfer_eps, "steps": pipe.cfg.transfer_steps, "n": int(x.shape[0]),
-            "source_success": float(rates["source"]), "archs": archs, "pearson": pearson([a["test_acc_d_det"] for a in archs.values()],
-                                               [a["transfer_rate"] for a in archs.values()])}
+            "source_success": float(rates["source"]), "archs": archs,
+            "pearson": pearson([a["test_acc_d_det"] for a in archs.values()],
+                               [a["transfer_rate_correct"] for a in archs.values()])}
 
 
 def pearson(a: list[float], b: list[float]) -> float | None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from advlab.experiments.engine import RunContext
+from advlab.experiments.findings import judge
 from advlab.experiments.ilyas2019.config import IlyasConfig
 from advlab.experiments.ilyas2019.evals import TABLE7_ROWS
 
@@ -26,7 +27,7 @@ def collect(ctx: RunContext) -> dict[str, Any]:
                      if k.startswith("construct_")}
     curves = {name: stage_results[f"train_{name}"]["history"]
               for name in ("d_rand", "d_det", "d_rand_robust", "d_det_robust")}
-    return {
+    out = {
         "dataset": cfg.dataset, "scale": cfg.scale,
         "table1": {"D": std["D"], "D_rand": std["D_rand"], "D_det": std["D_det"],
                    "reached": std["reached"], "eps": cfg.relabel_eps},
@@ -43,5 +44,7 @@ def collect(ctx: RunContext) -> dict[str, Any]:
         "transfer": stage_results["eval_transfer"],
         "constructions": constructions,
         "sources": {k: stage_results[f"source_{k}"]["test_acc"] for k in ("standard", "robust")},
+        "relabel": {"n_test": rel["n_test"], "num_classes": rel["num_classes"]},
         "stage_seconds": {k: v.get("seconds") for k, v in stage_results.items()},
     }
+    return {"findings": judge("ilyas2019", out), **out}

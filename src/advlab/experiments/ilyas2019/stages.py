@@ -5,8 +5,9 @@ Stage folders (sub-folders of ``--out``):
 1. ``source_standard`` / ``source_robust``: the source models (standard; L2 PGD-AT).
 2. ``construct_*``: D_R, D_NR (from images and from noise), the D_R test set (Table 8),
    D_rand / D_det from the standard and from the robust source (Tables 1, 9, 10).
-3. ``train_*``: standard training on every constructed set, plus ``train_original``
-   (the same images as D_R, unmodified: a control the paper does not have).
+3. ``train_*``: standard training on every constructed set, plus ``train_original`` and
+   ``train_original_noise`` (the images whose representations D_R and D_R-from-noise
+   invert, unmodified: a control the paper does not have).
 4. ``transfer_*``: Figure 3's architectures, trained on D and on D_det.
 5. ``eval_*``: Tables 1 and 7-10, Figures 3 and 8.
 
@@ -28,7 +29,7 @@ from advlab.data import load_dataset
 from advlab.experiments.engine import RunContext, Stage
 from advlab.experiments.ilyas2019 import evals
 from advlab.experiments.ilyas2019.config import IlyasConfig, TrainSettings
-from advlab.seeding import seeded_subset
+from advlab.seeding import derive_seed, seeded_subset
 
 Data = tuple[torch.Tensor, torch.Tensor]
 
@@ -49,11 +50,27 @@ CONSTRUCTIONS: dict[str, tuple[str, str, str | None]] = {
 TRANSFER_MODELS: dict[str, tuple[str, dict[str, Any]]] = {
     "linear": ("mlp", {"hidden": []}),
     "allconv": ("allconv", {"width": 16}),
+    # the CIFAR Inception-v3 of the paper's code base (robustness.cifar_models): no upsampling
+    "inception_v3": ("inception_v3", {"stem": "cifar"}),
 }
 
 #: Learning-rate factors per Figure 3 label. The all-convolutional net has no batch
 #: normalisation and diverges (loss -> nan) under SGD at the CNN's lr 0.05; at 0.01 it trains.
 TRANSFER_LR_SCALE: dict[str, float] = {"allconv": 0.2}
+
+
+def transfer_model(label: str, cfg: IlyasConfig) -> tuple[str, dict[str, Any]]:
+    """Figure 3's network of ``label``: (architecture, keyword arguments). The recipe's own
+    architecture (``cfg.arch``) comes with ``cfg.model_kwargs``."""
+    if label in TRANSFER_MODELS:
+        arch, kwargs = TRANSFER_MODELS[label]
+        return arch, dict(kwargs)
+    return label, dict(cfg.model_kwargs) if label == cfg.arch else {}
+
+
+def reuses_d_det(arch: str, kwargs: dict[str, Any], cfg: IlyasConfig) -> bool:
+    """Whether a Figure 3 network is train_d_det's (same network, data, settings, seed)."""
+    return arch == cfg.arch and kwargs == dict(cfg.model_kwargs)
 
 
 def subset(data: Data, n: int | None, seed: int) -> Data:
@@ -84,7 +101,7 @@ class Ilyas:
 
     @functools.cached_property
     def train(self) -> Data:
-        return subset(self.full_train, self.cfg.n_train, self.seed)
+        return subset(self.full_train, self.cfg.n_train, derive_seed(self.seed, "train"))
 
     @functools.cached_property
     def test(self) -> Data:
@@ -93,7 +110,7 @@ class Ilyas:
     @functools.cached_property
     def eval(self) -> Data:
         """The seeded test subset every robust accuracy is measured on, (n_eval, C, H, W)."""
-        return subset(self.test, self.cfg.n_eval, self.seed + 1)
+        return subset(self.test, self.cfg.n_eval, derive_seed(self.seed, "eval"))
 
     @property
     def results(self) -> dict[str, Any]:
@@ -126,7 +143,8 @@ class Ilyas:
         kind, source, init = CONSTRUCTIONS[name]
         n = {"image": self.cfg.n_construct, "noise": self.cfg.n_construct_noise,
              None: self.cfg.n_relabel}[init]
-        n = min(n, self.full_train[0].shape[0])
+        size = self.full_train[0].shape[0]
+        n = size if n is None else min(n, size)  # None: every training image
         return construct(d, kind, self.cfg, source=self.ckpt(f"source_{source}"),
                          dataset=self.cfg.dataset, seed=self.seed, device=self.device,
                          data_root=self.data_root, n=n, init=init)
@@ -134,12 +152,13 @@ class Ilyas:
     def construct_test_set(self, d: Path) -> dict[str, Any]:
         """Table 8's D_R test set: the inversion applied to test images."""
         return construct(d, "robust", self.cfg, source=self.ckpt("source_robust"),
-                         dataset=self.cfg.dataset, seed=self.seed + 1, device=self.device,
+                         dataset=self.cfg.dataset, seed=derive_seed(self.seed, "d_r_test"),
+                         device=self.device,
                          data_root=self.data_root, split="test",
                          n=min(self.cfg.n_construct_test, self.test[0].shape[0]), init="image")
 
     def train_on_set(self, d: Path, name: str) -> dict[str, Any]:
-        return self.train_on_data(d, self.cfg.constructed_train, load_dataset(self.artifact(name)), name)
+        return self.train_on_data(d, self.cfg.train_settings(name), load_dataset(self.artifact(name)), name)
 
     def original_like(self, name: str) -> Data:
         """The unmodified training images (and labels) a constructed set was built from."""
@@ -149,17 +168,19 @@ class Ilyas:
 
     def transfer_models(self, d: Path, label: str) -> dict[str, Any]:
         """Figure 3: one architecture trained on D (transfer target) and on D_det (accuracy)."""
-        arch, kwargs = TRANSFER_MODELS.get(label, (label, {}))
+        arch, kwargs = transfer_model(label, self.cfg)
         scale = TRANSFER_LR_SCALE.get(label, 1.0)
         on_d = self.train_on_data(d / "on_d", _scaled_lr(self.cfg.transfer_train, scale),
-                                  subset(self.train, self.cfg.transfer_n_train, self.seed + 2),
-                                  f"D ({label})", arch=arch, model_kwargs=kwargs, seed=self.seed + 1)
+                                  subset(self.train, self.cfg.transfer_n_train,
+                                         derive_seed(self.seed, "transfer_data")),
+                                  f"D ({label})", arch=arch, model_kwargs=kwargs,
+                                  seed=derive_seed(self.seed, "transfer_model"))
         on_d["checkpoint"] = f"on_d/{on_d['checkpoint']}"
-        if arch == self.cfg.arch and kwargs == {} and not self.cfg.model_kwargs:
+        if reuses_d_det(arch, kwargs, self.cfg):
             on_det = dict(self.results["train_d_det"])  # same data, settings and seed: reuse
             on_det["checkpoint"] = f"../train_d_det/{on_det['checkpoint']}"
         else:
-            on_det = self.train_on_data(d / "on_d_det", _scaled_lr(self.cfg.constructed_train, scale),
+            on_det = self.train_on_data(d / "on_d_det", _scaled_lr(self.cfg.det_train, scale),
                                         load_dataset(self.artifact("d_det")), f"d_det ({label})",
                                         arch=arch, model_kwargs=kwargs)
             on_det["checkpoint"] = f"on_d_det/{on_det['checkpoint']}"
@@ -183,8 +204,10 @@ def stages(ctx: RunContext) -> list[Stage]:
                     for row in ("standard", "adversarial", "d_r", "d_nr", "original")]
         if group[0] == "d_rand_robust":
             out.append(Stage("eval_relabel", functools.partial(evals.relabel_tables, run)))
+    out.append(Stage("train_original_noise", lambda d: run.train_on_data(
+        d, cfg.constructed_train, run.original_like("d_r_noise"), "D (same images as D_R from noise)")))
     out += [Stage(f"eval_table7_{row}", functools.partial(evals.table7_row, run, row=row))
-            for row in ("d_r_noise", "d_nr_noise")]
+            for row in ("d_r_noise", "d_nr_noise", "original_noise")]
     out += [Stage("construct_d_r_test", run.construct_test_set),
             Stage("eval_table8", functools.partial(evals.table8, run)),
             Stage("eval_figure8", functools.partial(evals.figure8, run))]

@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Any
 
 from advlab.experiments.engine import RunContext
+from advlab.experiments.findings import add_scorecard
 from advlab.experiments.richardson2020.config import RichardsonConfig
 from advlab.experiments.richardson2020.paper import MEAN_L2, MODEL_TITLES, REAL_CELEBA_MALE, TABLE1
 from advlab.report import Report, Section
@@ -172,5 +173,6 @@ def write_report(ctx: RunContext, results: dict[str, Any]) -> None:
     rep = Report("A Bayes-optimal view on adversarial examples (Richardson & Weiss): reproduction",
                  command=results["command"], config={"scale": cfg.scale, "dataset": cfg.dataset,
                                                      "pairs": list(cfg.pairs), "seed": cfg.seed})
+    add_scorecard(rep, results["findings"])
     add_report_sections(rep, results, ctx.out)
     rep.write(ctx.out)

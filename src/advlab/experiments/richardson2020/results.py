@@ -6,6 +6,7 @@ from dataclasses import asdict
 from typing import Any
 
 from advlab.experiments.engine import RunContext
+from advlab.experiments.findings import judge
 from advlab.experiments.richardson2020.config import RichardsonConfig
 from advlab.experiments.richardson2020.paper import MODELS
 from advlab.experiments.richardson2020.stages import states as stage_states
@@ -76,7 +77,7 @@ def collect(ctx: RunContext) -> dict[str, Any]:
     cfg: RichardsonConfig = ctx.config
     out = assemble(cfg, stage_states(ctx))
     out["stage_seconds"] = {k: v.get("seconds") for k, v in ctx.results.items() if isinstance(v, dict)}
-    return out
+    return {"findings": judge("richardson2020", out), **out}
 
 
 def assemble(cfg: RichardsonConfig, states: dict[str, dict[str, Any]]) -> dict[str, Any]:

@@ -28,6 +28,7 @@ from advlab.experiments.richardson2020.synth import (
     real_pair,
     sample_split,
 )
+from advlab.seeding import derive_seed, generator
 from advlab.store import atomic_path
 
 N_EXAMPLES = 8
@@ -65,7 +66,7 @@ def _attacked(d: Path, model: nn.Module, kind: str, test: Data, n: int, s: Attac
 def validation(syn_dir: Path, variant: str, cfg: RichardsonConfig) -> Data:
     """Fresh samples of the synthetic distribution (never seen in training or testing)."""
     pair_model, _, _ = load_variant(syn_dir, variant)
-    return sample_split(pair_model, cfg.n_test, seed=cfg.seed + 10_007)
+    return sample_split(pair_model, cfg.n_test, seed=derive_seed(cfg.seed, "validation"))
 
 
 def bayes_stage(d: Path, syn_dir: Path, variant: str, cfg: RichardsonConfig) -> dict[str, Any]:
@@ -122,7 +123,7 @@ def samples_sweep_stage(d: Path, syn_dir: Path, n_total: int, width: int, cfg: R
     on-the-fly sampling ("new samples generated dynamically at each SGD iteration").
     """
     pair_model, _, test = load_variant(syn_dir, "symmetric")
-    train = sample_split(pair_model, max(1, n_total // 2), seed=cfg.seed + 20_011 + n_total)
+    train = sample_split(pair_model, max(1, n_total // 2), seed=derive_seed(cfg.seed, "samples_sweep", n_total))
     model, acc = zoo.train_cnn(d / "train", train, validation(syn_dir, "symmetric", cfg),
                                width=width, cfg=cfg, device=device, epochs=1)
     out = _attacked(d, model, "cnn", test, cfg.sweep_n_attack, settings(cfg))
@@ -133,9 +134,8 @@ def noise_sweep_stage(d: Path, syn_dir: Path, std: float, width: int, cfg: Richa
                       device: str) -> dict[str, Any]:
     """Figure 10: symmetric densities with noise std ``std``; Bayes-optimal and CNN attacked."""
     pair_model = noisy_variant(syn_dir, std)
-    seed = cfg.seed + 30_011 + int(std * 1e6)
-    train, test = sample_split(pair_model, cfg.n_train, seed), sample_split(pair_model, cfg.n_test, seed + 1)
-    val = sample_split(pair_model, cfg.n_test, seed + 2)
+    train, test, val = (sample_split(pair_model, n, derive_seed(cfg.seed, "noise_sweep", f"{std:g}", part))
+                        for n, part in ((cfg.n_train, "train"), (cfg.n_test, "test"), (cfg.n_test, "val")))
     model, acc = zoo.train_cnn(d / "train", train, val, width=width, cfg=cfg, device=device)
     n, s = cfg.sweep_n_attack, settings(cfg)
     bo = _attacked(d / "bayes_optimal", pair_model.classifier(), "bayes_optimal", test, n, s)
@@ -146,12 +146,12 @@ def noise_sweep_stage(d: Path, syn_dir: Path, std: float, width: int, cfg: Richa
 def _real_split(cfg: RichardsonConfig, pair: str, data_root: str | None) -> tuple[Data, Data, Data]:
     """Real train (80%), validation (20%, fixed permutation) and test sets of a pair."""
     x, y = real_pair(cfg, pair, "train", data_root)
-    perm = torch.randperm(len(x), generator=torch.Generator().manual_seed(cfg.seed + 40_009))
+    perm = torch.randperm(len(x), generator=generator(cfg.seed, "real_validation"))
     n_val = max(2, len(x) // 5)
     val, tr = perm[:n_val], perm[n_val:]
     test = real_pair(cfg, pair, "test", data_root)
-    g = torch.Generator().manual_seed(cfg.seed + 40_013)
-    shuffled = torch.randperm(len(test[0]), generator=g)  # attack a class-mixed subset
+    # attack a class-mixed subset
+    shuffled = torch.randperm(len(test[0]), generator=generator(cfg.seed, "real_test_order"))
     return (x[tr], y[tr]), (x[val], y[val]), (test[0][shuffled], test[1][shuffled])
 
 

@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Any
 
 from advlab.experiments.engine import RunContext, config_dict
+from advlab.experiments.findings import add_scorecard
 from advlab.report import Report
 
 TITLES = {"gaussian": "Theory: Gaussian robust MLE (features paper, Section 4 / App. E)",
@@ -16,6 +17,7 @@ def write_report(ctx: RunContext, results: dict[str, Any]) -> None:
     """The study's own report.md / report.html."""
     rep = Report(TITLES[results["kind"]], command=results["command"],
                  config=config_dict(ctx.config))
+    add_scorecard(rep, results["findings"])
     add_report_sections(rep, results, ctx.out)
     rep.write(ctx.out)
 

@@ -5,10 +5,12 @@ from __future__ import annotations
 from typing import Any
 
 from advlab.experiments.engine import RunContext
+from advlab.experiments.findings import judge
 
 
 def collect(ctx: RunContext) -> dict[str, Any]:
     """``{"kind", "quick", <the study's results>}``."""
     study = dict(ctx.results[ctx.config.kind])
     study.pop("seconds", None)
-    return {"kind": ctx.config.kind, "quick": ctx.config.quick, **study}
+    out = {"kind": ctx.config.kind, "quick": ctx.config.quick, **study}
+    return {"findings": judge(f"theory-{ctx.config.kind}", out), **out}
