@@ -11,7 +11,7 @@ import torch
 from torch import nn
 
 from advlab.errors import AdvlabError
-from advlab.features import RelabelConfig, RobustifyConfig, choose_targets, relabel, robustify
+from advlab.features import RelabelConfig, choose_targets, relabel, robustify
 from advlab.features.relabel import check_classes
 from advlab.features.robustify import check_features, image_init_indices, inversion_step, noise_init
 
@@ -45,27 +45,37 @@ def _images(n: int, seed: int = 0) -> torch.Tensor:
 
 
 def _reference_inversion(model: nn.Module, x: torch.Tensor, x0: torch.Tensor,
-                         lengths: list[float]) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """Per-sample loop on the (non-squared) distance, as written in the paper, keeping
-    every iterate; returns (arg-min iterate (N, ...), its distance (N,), its index (N,))."""
+                         lengths: list[float] | tuple[int, float]
+                         ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Per-sample loop on the (non-squared) distance d, as written in the paper, keeping
+    every iterate; returns (arg-min iterate (N, ...), its distance (N,), its index (N,)).
+
+    ``lengths``: the fixed length of each step, or ``(steps, cap)`` for Polyak's step
+    halved, ``min(cap, 0.5 * d / ||grad d||)``, computed from d itself.
+    """
     best_x, best_d, best_k = [], [], []
+    polyak = isinstance(lengths, tuple)
+    steps = lengths[0] if isinstance(lengths, tuple) else len(lengths)
     for xi, x0i in zip(x, x0, strict=True):
         target = model.features(xi[None]).detach()
         z = x0i[None].clone()
         iterates, dists = [], []
-        for length in [*lengths, None]:
+        for k in range(steps + 1):
             z.requires_grad_(True)
             d = (model.features(z) - target).norm()
             iterates.append(z.detach())
             dists.append(float(d.detach()))
-            if length is None:
+            if k == steps:
                 break
             (g,) = torch.autograd.grad(d, z)
+            length = min(lengths[1], 0.5 * float(d.detach()) / float(g.norm())) if isinstance(lengths, tuple) \
+                else lengths[k]
             z = (z.detach() - length * g / g.norm()).clamp(0, 1)
         k = min(range(len(dists)), key=dists.__getitem__)  # first arg min
         best_x.append(iterates[k])
         best_d.append(dists[k])
         best_k.append(k)
+    assert polyak or steps == len(lengths)
     return torch.cat(best_x), torch.tensor(best_d), torch.tensor(best_k)
 
 
@@ -98,26 +108,52 @@ def test_the_best_iterate_is_returned_when_the_fixed_step_overshoots() -> None:
     assert (d.absolute <= last_d + 1e-6).all() and (d.absolute < last_d - 1e-4).any()
 
 
-def test_cosine_optimizer_follows_its_schedule() -> None:
-    cfg = RobustifyConfig(steps=10, step_size=0.5, optimizer="cosine")
-    lengths = [cfg.step_length(k) for k in range(10)]
-    assert lengths[0] == 0.5 and all(a > b for a, b in zip(lengths, lengths[1:], strict=False))
-    assert lengths[5] == pytest.approx(0.25) and lengths[9] == pytest.approx(0.5 * (1 + math.cos(0.9 * math.pi)) / 2)
-    assert RobustifyConfig(steps=10, step_size=0.5).step_length(7) == 0.5  # paper: fixed
+def test_polyak_optimizer_matches_a_per_sample_reference() -> None:
     model = TinyNet()
     x, x0 = _images(6, 9), _images(6, 10)
     xr, d = robustify(model, x, torch.zeros(6, dtype=torch.long), x0=x0, steps=10, step_size=0.5,
-                      optimizer="cosine", batch_size=4)
-    ref, ref_d, ref_k = _reference_inversion(model, x, x0, lengths)
+                      optimizer="polyak", batch_size=4)
+    ref, ref_d, ref_k = _reference_inversion(model, x, x0, (10, 0.5))
     torch.testing.assert_close(xr, ref, atol=1e-5, rtol=1e-5)
+    torch.testing.assert_close(d.absolute, ref_d, atol=1e-5, rtol=1e-4)
     assert torch.equal(d.best_step, ref_k)
+
+
+class Orthonormal(nn.Module):
+    """g(x) = Q x with orthonormal rows (Q Q^T = I): ||grad ||g(x) - g(x*)|| || = 1."""
+
+    def __init__(self, d: int = 16, k: int = 5) -> None:
+        super().__init__()
+        q, _ = torch.linalg.qr(torch.randn(d, k, generator=torch.Generator().manual_seed(0)))
+        self.register_buffer("q", q.T.contiguous())  # (k, d)
+
+    def features(self, x: torch.Tensor) -> torch.Tensor:
+        return x.flatten(1) @ self.q.T
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.features(x)
+
+
+def test_polyak_halves_the_distance_every_step_for_an_orthonormal_linear_map() -> None:
+    """Closed form: for g(x) = Q x, f = ||Q(x - x*)|| and ||grad f|| = 1, so a step of
+    0.5 f along -grad f leaves f / 2 (no clipping: everything stays inside the box)."""
+    model = Orthonormal()
+    x = 0.5 + 0.05 * (_images(8, 13) - 0.5)
+    x0 = 0.5 + 0.05 * (_images(8, 14) - 0.5)
+    with torch.no_grad():
+        f0 = (model.features(x0) - model.features(x)).norm(dim=1)
+    for steps in (1, 3, 6):
+        _, d = robustify(model, x, torch.zeros(8, dtype=torch.long), x0=x0, steps=steps,
+                         step_size=10.0, optimizer="polyak")
+        torch.testing.assert_close(d.absolute, f0 * 0.5**steps, atol=1e-6, rtol=1e-4)
+        assert torch.equal(d.best_step, torch.full((8,), steps))
 
 
 def test_tolerance_stops_samples_that_reached_it_and_leaves_the_others_unchanged() -> None:
     model = TinyNet()
     x, x0 = _images(20, 11), _images(20, 12)
     y = torch.zeros(20, dtype=torch.long)
-    kw = {"x0": x0, "steps": 40, "step_size": 0.3, "optimizer": "cosine", "batch_size": 8}
+    kw = {"x0": x0, "steps": 40, "step_size": 0.3, "optimizer": "polyak", "batch_size": 8}
     xr_all, d_all = robustify(model, x, y, **kw)  # type: ignore[arg-type]
     tol = 2 * float(d_all.relative.median())
     xr, d = robustify(model, x, y, tol=tol, **kw)  # type: ignore[arg-type]
@@ -194,7 +230,7 @@ def test_robustify_rejects_mismatched_starts_and_bad_hyperparameters() -> None:
     with pytest.raises(AdvlabError, match=r"x0: got \(2, 1, 4, 4\); expected shape \(3, 1, 4, 4\)"):
         robustify(TinyNet(), _images(3), y, x0=_images(2), steps=1, step_size=0.1)
     bad = [({"step_size": -1}, "step_size: got -1"), ({"step_size": math.inf}, "step_size: got inf"),
-           ({"optimizer": "adam"}, "optimizer: got 'adam'; expected one of paper, cosine"),
+           ({"optimizer": "adam"}, "optimizer: got 'adam'; expected one of paper, polyak"),
            ({"tol": -0.1}, "tol: got -0.1"), ({"tol": math.nan}, "tol: got nan")]
     for kw, needle in bad:
         args = {"steps": 1, "step_size": 0.1, **kw}

@@ -19,8 +19,8 @@ from torch import nn
 
 from advlab.errors import AdvlabError
 from advlab.features import (
-    COSINE_DEFAULTS,
     OPTIMIZERS,
+    POLYAK_DEFAULTS,
     TARGET_RULES,
     RelabelConfig,
     RobustifyConfig,
@@ -87,7 +87,7 @@ def test_the_probes_and_the_algorithms_leave_a_batchnorm_model_unchanged() -> No
     x = torch.rand(6, 1, 8, 8)
     assert check_features(model, x) == 12
     robustify(model, x, torch.zeros(6, dtype=torch.long), x0=torch.rand(6, 1, 8, 8), steps=4,
-              step_size=0.2, optimizer="cosine", tol=0.5, batch_size=4)
+              step_size=0.2, optimizer="polyak", tol=0.5, batch_size=4)
     relabel(model, x, torch.arange(6), mode="rand", num_classes=10,
             config=RelabelConfig(eps=1.0, steps=3, step_size=0.3),
             generator=torch.Generator().manual_seed(0))
@@ -98,10 +98,10 @@ def test_provenance_names_the_optimizer_and_stats_carry_the_median(tmp_path: Pat
     model, _, _ = _bn_model()
     out = construct_dataset("robust", source_checkpoint=model, dataset="digits",
                             out=tmp_path / "c", n=24, shard_size=10, steps=6, step_size=0.3,
-                            optimizer="cosine", tol=0.05)
+                            optimizer="polyak", tol=0.05)
     prov = json.loads((out / "card.json").read_text())["provenance"]
-    assert prov["optimizer"]["name"] == "cosine" and prov["optimizer"]["description"] == OPTIMIZERS["cosine"]
-    assert prov["parameters"]["optimizer"] == "cosine" and prov["parameters"]["tol"] == 0.05
+    assert prov["optimizer"]["name"] == "polyak" and prov["optimizer"]["description"] == OPTIMIZERS["polyak"]
+    assert prov["parameters"]["optimizer"] == "polyak" and prov["parameters"]["tol"] == 0.05
     s = load_file(str(out / "samples.safetensors"))
     rel = s["rep_rel"]
     assert prov["stats"]["rep_rel_median"] == pytest.approx(float(torch.quantile(rel.double(), 0.5)))
@@ -131,14 +131,14 @@ def test_resolve_config_defaults_per_optimizer_and_refusals() -> None:
     paper = resolve_config("robust", "cifar10")
     assert isinstance(paper, RobustifyConfig)
     assert (paper.optimizer, paper.steps, paper.step_size, paper.tol) == ("paper", 1000, 0.1, 0.0)
-    cos = resolve_config("robust", "mnist5k", optimizer="cosine")
-    assert isinstance(cos, RobustifyConfig) and cos.optimizer == "cosine"
-    assert cos.steps == round(1000 * COSINE_DEFAULTS["steps_factor"])
-    assert cos.step_size == pytest.approx(0.1 * COSINE_DEFAULTS["step_size_factor"])
-    noise = resolve_config("nonrobust", "restricted-imagenet", optimizer="cosine", init="noise")
+    cos = resolve_config("robust", "mnist5k", optimizer="polyak")
+    assert isinstance(cos, RobustifyConfig) and cos.optimizer == "polyak"
+    assert cos.steps == round(1000 * POLYAK_DEFAULTS["steps_factor"])
+    assert cos.step_size == pytest.approx(0.1 * POLYAK_DEFAULTS["step_size_factor"])
+    noise = resolve_config("nonrobust", "restricted-imagenet", optimizer="polyak", init="noise")
     assert isinstance(noise, RobustifyConfig)
-    assert noise.steps == round(20_000 * COSINE_DEFAULTS["steps_factor"])
-    for name, kw in (("optimizer", {"optimizer": "cosine"}), ("tol", {"tol": 0.1})):
+    assert noise.steps == round(20_000 * POLYAK_DEFAULTS["steps_factor"])
+    for name, kw in (("optimizer", {"optimizer": "polyak"}), ("tol", {"tol": 0.1})):
         with pytest.raises(AdvlabError, match=f"^{name}: .*no {name} for rand/det") as e:
             resolve_config("det", "mnist5k", **kw)  # type: ignore[arg-type]
         assert e.value.param == name

@@ -5,10 +5,11 @@
 ...                   out="runs/d_r", steps=200, step_size=0.1, n=1000)
 
 The inversion's optimizer is ``"paper"`` (fixed-length normalised steps, the default) or
-``"cosine"`` (decaying length, fewer gradient evaluations): see :data:`OPTIMIZERS`.
+``"polyak"`` (steps as long as Polyak's, capped: fewer gradient evaluations): see
+:data:`OPTIMIZERS`.
 """
 
-from advlab.features.construct import COSINE_DEFAULTS, KINDS, construct_dataset, resolve_config
+from advlab.features.construct import KINDS, POLYAK_DEFAULTS, construct_dataset, resolve_config
 from advlab.features.relabel import (
     TABLE6,
     TARGET_RULES,
@@ -19,6 +20,7 @@ from advlab.features.relabel import (
 )
 from advlab.features.robustify import (
     OPTIMIZERS,
+    POLYAK_FACTOR,
     TABLE5,
     RepDistance,
     RobustifyConfig,
@@ -27,8 +29,8 @@ from advlab.features.robustify import (
 from advlab.features.shards import ShardPlan, assemble, run_shards, shard_seed, wait_for_shards
 
 __all__ = [
-    "COSINE_DEFAULTS", "KINDS", "OPTIMIZERS", "TABLE5", "TABLE6", "TARGET_RULES", "RelabelConfig",
-    "RelabelResult", "RepDistance", "RobustifyConfig", "ShardPlan", "assemble", "choose_targets",
-    "construct_dataset", "relabel", "resolve_config", "robustify", "run_shards", "shard_seed",
-    "wait_for_shards",
+    "KINDS", "OPTIMIZERS", "POLYAK_DEFAULTS", "POLYAK_FACTOR", "TABLE5", "TABLE6", "TARGET_RULES",
+    "RelabelConfig", "RelabelResult", "RepDistance", "RobustifyConfig", "ShardPlan", "assemble",
+    "choose_targets", "construct_dataset", "relabel", "resolve_config", "robustify", "run_shards",
+    "shard_seed", "wait_for_shards",
 ]

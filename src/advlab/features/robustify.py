@@ -12,10 +12,12 @@ Two optimizers of the same objective differ only in the length of the steps:
 
 * ``"paper"``: a fixed length (Table 5: CIFAR-10 1000 steps of 0.1; Restricted ImageNet
   2000 steps of 1; 10x the steps from noise, footnote 16). The library's default.
-* ``"cosine"``: the length decays on a half cosine from ``step_size`` at the first step
-  towards 0 at the last. Large early steps cross the image quickly, small late ones
-  settle; ``benchmarks/inversion.py`` measures how many fewer gradient evaluations it
-  needs to reach the paper schedule's final distance.
+* ``"polyak"``: each sample's step is as long as Polyak's step for an objective whose
+  minimum is 0, halved, and at most ``step_size``: with f = ``||g(x_r) - g(x)||``, the
+  length is ``min(step_size, 0.5 * f / ||grad f||)``. Far from the target the steps are
+  long, close to it they shrink with f, so the iterates settle instead of circling at a
+  fixed radius. ``benchmarks/inversion.py`` measures how many fewer gradient
+  evaluations it needs to reach the paper schedule's final distance.
 
 Either one can stop each sample early: with ``tol > 0`` a sample whose relative distance
 ``||g(x_r) - g(x)|| / ||g(x)||`` is at most ``tol`` leaves the batch.
@@ -42,14 +44,16 @@ from advlab.attacks.mode import eval_mode
 from advlab.errors import AdvlabError, bad_argument
 
 Init = Literal["image", "noise"]
-Optimizer = Literal["paper", "cosine"]
+Optimizer = Literal["paper", "polyak"]
 
 #: optimizer name -> what it does, in one line (recorded in a construction's provenance)
 OPTIMIZERS: dict[str, str] = {
     "paper": "normalised L2 gradient steps of fixed length step_size (Appendix C.4, Table 5)",
-    "cosine": "normalised L2 gradient steps whose length decays on a half cosine from "
-              "step_size at the first step towards 0 at the last",
+    "polyak": "normalised L2 gradient steps of length min(step_size, 0.5 f / ||grad f||), "
+              "f = ||g(x_r) - g(x)||: half Polyak's step for a minimum of 0, capped",
 }
+#: the fraction of Polyak's step ``f / ||grad f||`` that the ``polyak`` optimizer takes
+POLYAK_FACTOR = 0.5
 
 # Appendix C.4, Table 5 (and footnote 16 for the noise start).
 TABLE5: dict[str, dict[str, float]] = {
@@ -64,14 +68,14 @@ class RobustifyConfig:
 
     Attributes:
         steps: normalised gradient steps per sample (at most; see ``tol``).
-        step_size: L2 length of every step (``paper``) or of the first one (``cosine``),
+        step_size: L2 length of every step (``paper``) or the longest step (``polyak``),
             in pixel units.
         init: ``"image"`` (x0 = another image of the same split, drawn uniformly and
             independently of the label) or ``"noise"`` (x0 = clip(0.5 + noise_std * N(0, I))).
         noise_std: standard deviation of the Gaussian start (``init="noise"`` only).
         batch_size: images optimised together (does not change the maths: every sample
             has its own normalised step).
-        optimizer: ``"paper"`` (fixed step length) or ``"cosine"`` (see :data:`OPTIMIZERS`).
+        optimizer: ``"paper"`` (fixed step length) or ``"polyak"`` (see :data:`OPTIMIZERS`).
         tol: per-sample stop: a sample leaves the batch once its relative representation
             distance is <= tol (0: every sample takes every step).
     """
@@ -99,12 +103,6 @@ class RobustifyConfig:
             raise bad_argument("optimizer", self.optimizer, "one of " + ", ".join(OPTIMIZERS))
         if not (self.tol >= 0 and math.isfinite(self.tol)):
             raise bad_argument("tol", self.tol, "a finite number >= 0")
-
-    def step_length(self, k: int) -> float:
-        """L2 length of step k (0-based) of ``steps``."""
-        if self.optimizer == "paper":
-            return self.step_size
-        return self.step_size * 0.5 * (1.0 + math.cos(math.pi * k / max(self.steps, 1)))
 
 
 class RepDistance(NamedTuple):
@@ -189,12 +187,15 @@ def _features(model: nn.Module, x: torch.Tensor) -> torch.Tensor:
 
 
 def _step(
-    model: nn.Module, xr: torch.Tensor, target: torch.Tensor, length: float
+    model: nn.Module, xr: torch.Tensor, target: torch.Tensor, length: float,
+    polyak: bool = False,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """One normalised gradient step on ``||g(x_r) - g(x)||^2``, then clip to [0, 1].
 
     Args:
-        xr: current iterate (N, C, H, W); target: g(x), shape (N, D); length: L2 step length.
+        xr: current iterate (N, C, H, W); target: g(x), shape (N, D).
+        length: L2 step length; with ``polyak`` the longest step, each sample's being
+            ``min(length, POLYAK_FACTOR * f / ||grad f||)`` with f its distance.
 
     Returns:
         ``(next iterate (N, C, H, W) detached, ||g(xr) - g(x)||_2 at the current iterate (N,))``.
@@ -204,9 +205,14 @@ def _step(
     # and the step is normalised, so this is the paper's update without sqrt at 0.
     sq = (_features(model, xr) - target).pow(2).sum(dim=1)
     (grad,) = torch.autograd.grad(sq.sum(), xr)
-    norm = grad.flatten(1).norm(dim=1).clamp_min(1e-12).view((-1,) + (1,) * (xr.ndim - 1))
     with torch.no_grad():  # a new tensor: the caller's iterate is left as it was
-        return (xr.detach() - grad.mul_(length / norm)).clamp_(0.0, 1.0), sq.detach().sqrt()
+        gnorm = grad.flatten(1).norm(dim=1).clamp_min(1e-12)
+        sq = sq.detach()
+        # grad f = grad(f^2) / (2 f), so f / ||grad f|| = 2 f^2 / ||grad(f^2)||
+        step = (POLYAK_FACTOR * 2 * sq / gnorm).clamp_(max=length) if polyak \
+            else torch.full_like(gnorm, length)
+        scale = (step / gnorm).view((-1,) + (1,) * (xr.ndim - 1))
+        return (xr.detach() - grad.mul_(scale)).clamp_(0.0, 1.0), sq.sqrt()
 
 
 def inversion_step(
@@ -256,7 +262,8 @@ def _invert_batch(
     active: torch.Tensor | None = None  # indices still optimised; None: all of them
     for k in range(cfg.steps):
         cur = xr if active is None else xr[active]
-        nxt, dist = _step(model, cur, target if active is None else target[active], cfg.step_length(k))
+        nxt, dist = _step(model, cur, target if active is None else target[active], cfg.step_size,
+                          polyak=cfg.optimizer == "polyak")
         best.update(active, cur, dist, k)
         ids = torch.arange(x.shape[0], device=x.device) if active is None else active
         evals[ids] += 1
@@ -301,9 +308,9 @@ def robustify(
         y: labels, shape (N,); kept unchanged by the construction (checked for shape only).
         x0: starting images in [0, 1], shape (N, C, H, W), drawn independently of y.
         steps: normalised gradient steps (at most, with ``tol``); step_size: their L2
-            length (``paper``) or the first one's (``cosine``).
+            length (``paper``) or their longest (``polyak``).
         batch_size: images per forward/backward.
-        optimizer: ``"paper"`` or ``"cosine"`` (:data:`OPTIMIZERS`); tol: per-sample stop
+        optimizer: ``"paper"`` or ``"polyak"`` (:data:`OPTIMIZERS`); tol: per-sample stop
             at this relative representation distance (0: off).
         device: where to compute (default: the model's device); results come back on x's device.
         progress: called with the number of images finished after each batch.
