@@ -14,7 +14,7 @@ PYTEST_ARGS ?=
 demo: $(STAMP) fashion-mnist
 	$(BIN)/advlab demo --out runs/demo
 
-test: $(STAMP) fashion-mnist chromium
+test: $(STAMP) fashion-mnist chromium lint typecheck
 	$(BIN)/python -m pytest -q $(PYTEST_ARGS)
 
 test-slow: $(STAMP) fashion-mnist

@@ -219,7 +219,9 @@ def apply_overrides(cfg: T, overrides: Mapping[str, Any], *, reserved: Mapping[s
 
 def _apply_field(cfg: Any, key: str, tp: Any, value: Any, name: str) -> Any:
     current = getattr(cfg, key)
-    base, _ = _strip_optional(tp)
+    base, optional = _strip_optional(tp)
+    if optional and (value is None or (isinstance(value, str) and value.strip().lower() in _NONE)):
+        return None
     if dataclasses.is_dataclass(base) and isinstance(base, type):
         if not isinstance(value, Mapping):
             raise _fail(name, value, f"nested settings as dotted keys, e.g. {name}.FIELD=VALUE")

@@ -109,7 +109,8 @@ data_root_option = _option(
     "--data-root", type=click.Path(file_okay=False), default=None,
     help="Folder holding real datasets (default: $ADVLAB_DATA, or each dataset's default).")
 force_option = _option("--force", is_flag=True,
-                       help="Recompute everything: the folder's previous results are removed first.")
+                       help="Recompute everything instead of reading cached results (a recipe's folder "
+                            "is cleared first).")
 trust_unverified_option = _option(
     "--trust-unverified", is_flag=True,
     help="Load a checkpoint whose config.json has no weights hash (refused otherwise; a warning "
@@ -132,6 +133,38 @@ figure_format_option = _option(
 def out_option(required: bool = True, default: str | None = None) -> Callable[[F], F]:
     return _option("--out", type=click.Path(), required=required and default is None,
                    default=default, help="Output folder (created; a completed run inside is resumed).")
+
+
+def points_options(f: F) -> F:
+    """The options that choose a model and the points it is tested on (``evaluate``,
+    ``attack``): --checkpoint, --dataset, --split, --n, --trust-unverified, --seed,
+    --device, --data-root, and --out (optional), --force, --json."""
+    for deco in reversed([
+        _option("--checkpoint", required=True, type=click.Path(), help="Checkpoint folder."),
+        _option("--dataset", required=True, help="Dataset name (see `advlab datasets list`)."),
+        _option("--split", default="test", show_default=True, help="Split to use."),
+        _option("--n", type=click.IntRange(min=1), default=None,
+                help="Use a seeded random subset of N points."),
+        trust_unverified_option, seed_option, device_option, data_root_option,
+        out_option(required=False), force_option, json_option]):
+        f = deco(f)
+    return f
+
+
+def points(kw: dict[str, Any]) -> dict[str, Any]:
+    """Pop the :func:`points_options` that make an ``advlab.evaluate.protocol.Points``."""
+    out = {k: kw.pop(k) for k in ("checkpoint", "dataset", "split", "n", "seed", "trust_unverified")}
+    out["device"] = resolve_device(kw.pop("device"))
+    out["data_root"] = data_root_env(kw.pop("data_root"))
+    return out
+
+
+def command_line() -> str:
+    """The command line as typed: ``advlab ...`` (recorded in reports)."""
+    import shlex
+    import sys
+
+    return "advlab " + shlex.join(sys.argv[1:])
 
 
 def resolve_device(device: str) -> str:
@@ -205,7 +238,8 @@ def given(ctx: click.Context, name: str) -> bool:
     return source is not None and source.name == "COMMANDLINE"
 
 
-__all__ = ["AdvlabCommand", "AdvlabGroup", "EpsType", "SeedType", "flag_of", "config_option", "data_root_env", "data_root_option", "device_option",
+__all__ = ["AdvlabCommand", "AdvlabGroup", "EpsType", "SeedType", "command_line", "points",
+           "points_options", "flag_of", "config_option", "data_root_env", "data_root_option", "device_option",
            "echo_json", "figure_format_option", "force_option", "formats", "given",
            "json_option", "out_option", "parse_sets", "resolve_device", "saved_run",
            "seed_option", "set_option", "trust_unverified_option"]

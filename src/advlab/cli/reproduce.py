@@ -3,7 +3,8 @@
 
 Shared by both: ``--set KEY=VALUE`` (typed by the setting; dotted keys for nested
 settings), ``--config OUT/config.json`` (rerun a saved run), ``--out``, ``--seed``,
-``--device``, ``--data-root``, ``--force``, ``--figure-format``, ``--json``.
+``--device``, ``--data-root``, ``--force``, ``--figure-format``, ``--json``, and ``--plan``
+(print the run's cost plan and run nothing; ``--out`` is then not needed).
 """
 
 from __future__ import annotations
@@ -37,11 +38,33 @@ from advlab.cli.options import (
 SCALES = ["tiny", "quick", "medium", "full"]
 
 
+plan_option = click.option(
+    "--plan", is_flag=True,
+    help="Print the run's cost plan (passes, FLOPs, memory, GPU and CPU hours per stage; "
+         "docs/scale.md) and run nothing. With --json: the plan as JSON.")
+
+
 def _recipe_options(f: Callable[..., Any]) -> Callable[..., Any]:
-    for deco in reversed([set_option, config_option, out_option(), seed_option, device_option,
-                          data_root_option, force_option, figure_format_option, json_option]):
+    for deco in reversed([set_option, config_option, out_option(required=False), seed_option,
+                          device_option, data_root_option, force_option, figure_format_option,
+                          json_option, plan_option]):
         f = deco(f)
     return f
+
+
+def _need_out(out: str | None) -> str:
+    if out is None:
+        raise click.UsageError("Missing option '--out' (only --plan runs without it).")
+    return out
+
+
+def _print_plan(plan: dict[str, Any], as_json: bool) -> None:
+    from advlab.experiments.plan import render
+
+    if as_json:
+        echo_json(plan)
+    else:
+        click.echo(render(plan))
 
 
 def _from_saved(ctx: click.Context, saved: dict[str, Any], options: dict[str, Any]) -> dict[str, Any]:
@@ -73,8 +96,9 @@ def command() -> None:
 @_recipe_options
 @click.pass_context
 def ilyas2019(ctx: click.Context, dataset: str | None, scale: str, sets: tuple[str, ...],
-              config_file: str | None, out: str, seed: int, device: str, data_root: str | None,
-              force: bool, figure_format: str, as_json: bool) -> None:
+              config_file: str | None, out: str | None, seed: int, device: str,
+              data_root: str | None, force: bool, figure_format: str, as_json: bool,
+              plan: bool) -> None:
     """Reproduce 'Adversarial Examples Are Not Bugs, They Are Features' (Ilyas et al. 2019).
 
     Trains a standard and an adversarially trained source model, builds D_R, D_NR, D_rand
@@ -90,6 +114,11 @@ def ilyas2019(ctx: click.Context, dataset: str | None, scale: str, sets: tuple[s
     settings = {k: v for k, v in saved.get("config", {}).items() if k not in ("dataset", "scale")}
     cfg = recipe.resolve_config(opts["dataset"] or DEFAULT_DATASET[opts["scale"]], opts["scale"],
                                 {**settings, **parse_sets(sets)})
+    if plan:
+        from advlab.experiments.ilyas2019.plan import make_plan
+
+        return _print_plan(make_plan(cfg, data_root_env(data_root), seed), as_json)
+    out = _need_out(out)
     results = recipe.run(out, config=cfg, seed=seed, device=resolve_device(device),
                          force=force, data_root=data_root_env(data_root),
                          figure_format=formats(figure_format))
@@ -107,8 +136,9 @@ def ilyas2019(ctx: click.Context, dataset: str | None, scale: str, sets: tuple[s
 @_recipe_options
 @click.pass_context
 def richardson2020(ctx: click.Context, dataset: str, pairs: str | None, scale: str,
-                   sets: tuple[str, ...], config_file: str | None, out: str, seed: int, device: str,
-                   data_root: str | None, force: bool, figure_format: str, as_json: bool) -> None:
+                   sets: tuple[str, ...], config_file: str | None, out: str | None, seed: int,
+                   device: str, data_root: str | None, force: bool, figure_format: str,
+                   as_json: bool, plan: bool) -> None:
     """Bayes-optimal vs CNN vs linear / RBF SVM vs TRADES CNN on MFA-sampled datasets.
 
     Figures 4, 6, 7, 9, 10, 11, Table 1 and Appendix D.4 of Richardson & Weiss.
@@ -121,6 +151,11 @@ def richardson2020(ctx: click.Context, dataset: str, pairs: str | None, scale: s
                 if k not in ("dataset", "pairs", "scale", "seed")}
     cfg = recipe.make_config(opts["dataset"], opts["scale"], opts["seed"], opts["pairs"],
                              {**settings, **parse_sets(sets)})
+    if plan:
+        from advlab.experiments.richardson2020.plan import make_plan
+
+        return _print_plan(make_plan(cfg, data_root_env(data_root)), as_json)
+    out = _need_out(out)
     results = recipe.run(out, config=cfg, device=resolve_device(device), force=force,
                          data_root=data_root_env(data_root), figure_format=formats(figure_format))
     _finish(results, out, as_json)

@@ -30,7 +30,7 @@ def check_export_out(out: str | os.PathLike[str], force: bool = False) -> Path:
                                "that is not a dataset artifact")
         if not force:
             raise bad_argument("out", str(path), "a new folder; it already holds an artifact "
-                               "(pass force=True to overwrite it)")
+                               "(force overwrites it: --force on the command line)")
     return path
 
 

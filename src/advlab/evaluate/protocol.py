@@ -14,12 +14,13 @@ setting, computes anew. ``force`` recomputes. ``out`` also receives ``config.jso
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import hashlib
 import json
 import shutil
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -145,10 +146,19 @@ def _cached(cfg: Points, kind: str, out: str | Path | None, force: bool,
     return results, run
 
 
-def _sanity_warnings(caught: list[warnings.WarningMessage]) -> list[str]:
+@contextlib.contextmanager
+def _attacking(cfg: Points) -> Iterator[tuple[nn.Module, torch.Tensor, torch.Tensor, list[str]]]:
+    """Seed, load the model and the points, and collect the sanity warnings raised inside
+    (their messages are appended to the yielded list when the block ends)."""
     from advlab.attacks.sanity import SanityWarning
 
-    return [str(w.message) for w in caught if issubclass(w.category, SanityWarning)]
+    seed_everything(cfg.seed)
+    model, x, y = load_points(cfg)
+    messages: list[str] = []
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", SanityWarning)
+        yield model, x, y, messages
+    messages += [str(w.message) for w in caught if issubclass(w.category, SanityWarning)]
 
 
 def evaluate(cfg: EvalConfig, out: str | Path | None = None, *, force: bool = False,
@@ -160,21 +170,16 @@ def evaluate(cfg: EvalConfig, out: str | Path | None = None, *, force: bool = Fa
         (robust accuracy only when ``cfg.eps``); written to ``out`` when given.
     """
     def compute() -> dict[str, Any]:
-        from advlab.attacks.sanity import SanityWarning
         from advlab.evaluate.accuracy import clean_accuracy, robust_accuracy
 
-        seed_everything(cfg.seed)
-        model, x, y = load_points(cfg)
-        with warnings.catch_warnings(record=True) as caught:
-            warnings.simplefilter("always", SanityWarning)
+        with _attacking(cfg) as (model, x, y, messages):
             res: dict[str, Any] = {"n": len(x), "clean_accuracy": clean_accuracy(model, x, y)}
             if cfg.eps:
                 acc = robust_accuracy(model, x, y, norm=cfg.norm, eps=list(cfg.eps), steps=cfg.steps,
                                       step_size=cfg.step_size, restarts=cfg.restarts,
                                       seed=cfg.seed, checks=cfg.checks)
                 res["robust_accuracy"] = {eps_key(e): a for e, a in acc.items()}
-        res["warnings"] = _sanity_warnings(caught)
-        return res
+        return {**res, "warnings": messages}
 
     results, run = _cached(cfg, "evaluate", out, force, compute)
     if run is not None:
@@ -201,17 +206,12 @@ def min_norm(cfg: MinNormConfig, out: str | Path | None = None, *, force: bool =
 
     def compute() -> dict[str, Any]:
         from advlab.attacks import CWL2, FMN
-        from advlab.attacks.sanity import SanityWarning
 
-        seed_everything(cfg.seed)
-        model, x, y = load_points(cfg)
         attack: Any = (FMN(steps=cfg.steps or 100, box=cfg.box) if cfg.method == "fmn" else
                        CWL2(steps=cfg.steps or 500, search_steps=cfg.search_steps, box=cfg.box))
-        with warnings.catch_warnings(record=True) as caught:
-            warnings.simplefilter("always", SanityWarning)
+        with _attacking(cfg) as (model, x, y, messages):
             result = attack(model, x, y)
-        stats = min_norm_stats(result, x)
-        stats["warnings"] = _sanity_warnings(caught)
+        stats = {**min_norm_stats(result, x), "warnings": messages}
         if out is not None:
             plot_perturbation_histogram(stats, Path(out) / "figures" / fig_name,
                                         title=f"{cfg.method} on {cfg.dataset}")

@@ -25,7 +25,8 @@ from tqdm import tqdm
 
 from advlab.errors import AdvlabError
 from advlab.models import TRAINABLE, build_model, config_of
-from advlab.store import atomic_write_json, read_json, seed_everything, sha256_bytes
+from advlab.seeding import seed_everything
+from advlab.store import atomic_write_json, read_json, sha256_bytes
 from advlab.train import distributed as dd
 from advlab.train.config import TrainConfig
 from advlab.train.data import augment, derive_seed, epoch_batches, epoch_order
