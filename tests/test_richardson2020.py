@@ -12,10 +12,10 @@ from torch import nn
 
 from advlab.errors import AdvlabError
 from advlab.experiments.richardson2020 import attack as atk
+from advlab.experiments.richardson2020 import cli_command
 from advlab.experiments.richardson2020.config import make_config, parse_pairs
 from advlab.experiments.richardson2020.paper import MODELS
 from advlab.experiments.richardson2020.results import checks
-from advlab.experiments.richardson2020 import cli_command
 
 # ------------------------------------------------------------------------ config
 

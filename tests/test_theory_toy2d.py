@@ -8,6 +8,8 @@ import torch
 from scipy.special import logsumexp
 from scipy.stats import multivariate_normal
 
+from advlab.experiments.theory.config import Toy2dConfig
+from advlab.experiments.theory.stages import observation1, observation3
 from advlab.theory import linear2d
 from advlab.theory.boundary import (
     boundary_distance,
@@ -15,8 +17,6 @@ from advlab.theory.boundary import (
     gaussian_pair_distance,
     table_distance,
 )
-from advlab.experiments.theory.config import Toy2dConfig
-from advlab.experiments.theory.stages import observation1, observation3
 from advlab.theory.toy2d import Mixture, asymmetric_elliptical, cell_index, eight_problems
 
 PROBLEMS = eight_problems()
