@@ -78,3 +78,15 @@ def test_bayes_optimal_gap_per_pair() -> None:
 def test_summary_line_counts_each_verdict() -> None:
     fs = [{"verdict": F.REPRODUCES}, {"verdict": F.FAILS}, {"verdict": F.UNTESTABLE}]
     assert F.summary(fs) == "1 of 3 findings reproduce (1 do not, 1 not testable here)"
+
+
+def test_docs_findings_page_is_generated_from_the_declarations() -> None:
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[1] / "scripts" / "findings_doc.py"
+    spec = importlib.util.spec_from_file_location("findings_doc", path)
+    assert spec is not None and spec.loader is not None
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    assert mod.DOC.read_text() == mod.render(), "run: python scripts/findings_doc.py"

@@ -275,7 +275,7 @@ ILYAS: tuple[Finding, ...] = (
        robust_source_permuted),
     _f("ilyas.table8_order", "The D_R model is most robust on D_R's training images, then on a "
        "D_R test set, then on the original test set.", "Table 8",
-       "robust(D_R train) >= robust(D_R test) >= robust(test set), the first two apart by >= "
+       "robust(D_R train) >= robust(D_R test) >= robust(test set), with D_R train and the test set apart by >= "
        "max(3 points, 2 s.e.)", "the claim is the ordering (paper: 77.3% > 62.5% > 48.3%); a "
        "tie of three zeros is no ordering", table8_order),
     _f("ilyas.figure8_plateau", "The D_R model's robust accuracy plateaus as PGD gets more steps.",
