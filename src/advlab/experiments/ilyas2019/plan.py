@@ -8,6 +8,8 @@ from :func:`advlab.experiments.plan.price`.
 
 from __future__ import annotations
 
+import math
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -16,7 +18,16 @@ from advlab.experiments.engine import RunContext
 from advlab.experiments.ilyas2019 import stages as S
 from advlab.experiments.ilyas2019.config import IlyasConfig, TrainSettings
 from advlab.experiments.ilyas2019.evals import TABLE7_ROWS
-from advlab.experiments.plan import DatasetFacts, Net, StagePlan, Work
+from advlab.experiments.plan import (
+    DatasetFacts,
+    Net,
+    Pricer,
+    StagePlan,
+    Work,
+    a100,
+    assemble,
+    dataset_facts,
+)
 
 #: batch sizes of the library calls the stages make (their defaults)
 CONSTRUCT_BATCH, ATTACK_BATCH, CLEAN_BATCH, TRAIN_EVAL_BATCH = 256, 256, 512, 500
@@ -186,4 +197,19 @@ def stage_plans(cfg: IlyasConfig, facts: DatasetFacts, seed: int = 0) -> list[St
     return [planner.stage(st.name) for st in S.stages(ctx)]
 
 
-__all__ = ["Planner", "TABLE7_ROWS", "net", "stage_plans"]
+def make_plan(cfg: IlyasConfig, data_root: str | None = None, seed: int = 0,
+              calibrate: bool = True) -> dict[str, Any]:
+    """The priced plan of a run of ``cfg`` (JSON-able; :func:`advlab.experiments.plan.render`
+    prints it). Nothing is trained; ``calibrate=False`` skips the CPU timings."""
+    t0 = time.perf_counter()
+    facts = dataset_facts(cfg.dataset, data_root)
+    pricer = Pricer(a100(), calibrate=calibrate)
+    plans = stage_plans(cfg, facts, seed)
+    host = (facts.n_train + facts.n_test) * math.prod(facts.shape) * 4
+    notes = [*facts.notes, "the whole train and test splits are held in host memory as float32"]
+    plan = assemble("ilyas2019", cfg, plans, pricer, notes, host)
+    plan["seconds"] = round(time.perf_counter() - t0, 1)
+    return plan
+
+
+__all__ = ["Planner", "TABLE7_ROWS", "make_plan", "net", "stage_plans"]
