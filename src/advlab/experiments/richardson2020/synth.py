@@ -20,6 +20,7 @@ from torch import Tensor
 
 from advlab.bayes import SyntheticPair, fit_class_mfas, make_synthetic
 from advlab.data import load_artifact, load_dataset
+from advlab.errors import bad_argument
 from advlab.experiments.richardson2020.config import RichardsonConfig
 from advlab.seeding import derive_seed, seeded_subset
 
@@ -56,6 +57,9 @@ def build_synthetic(d: Path, cfg: RichardsonConfig, pair: str, data_root: str | 
                     device: str = "cpu") -> dict[str, Any]:
     """Fit, derive and sample everything for one pair into ``d``; return a JSON summary."""
     x, y = real_pair(cfg, pair, "train", data_root)
+    if not cfg.outlier_pc <= min(len(x), x[0].numel()):  # a principal direction of the data
+        raise bad_argument("outlier_pc", cfg.outlier_pc,
+                           f"an integer in [1, {min(len(x), x[0].numel())}] for {len(x)} training images")
     k: int | str = cfg.mfa_components if cfg.mfa_components > 0 else "samples/1000"
     m0, m1 = fit_class_mfas(x, y, classes=(0, 1), n_components=k, n_factors=cfg.mfa_latent_dim,
                             max_iter=cfg.mfa_iterations, random_state=cfg.seed,
