@@ -187,6 +187,7 @@ def test_ilyas2019_full_cifar10_every_stage(tmp_path: Path) -> None:
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(2400)
 def test_ilyas2019_full_cifar10_paper_networks(tmp_path: Path) -> None:
     """The full preset as it is: ResNet-50, Figure 3's five architectures (inception_v3
     with the paper's CIFAR stem), Table 3's augmentations, only counts shrunk."""
@@ -210,6 +211,7 @@ def test_richardson2020_full_celeba_one_attribute(tmp_path: Path) -> None:
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(2400)
 def test_richardson2020_full_celeba_five_attributes(tmp_path: Path) -> None:
     """The full preset's five CelebA attributes (Figures 13-18's), only counts shrunk."""
     results, stages, seconds = _richardson(tmp_path, CELEBA_PAIRS, [])

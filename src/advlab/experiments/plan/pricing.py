@@ -156,6 +156,7 @@ class Pricer:
             "gpu_seconds": 0.0 if w.cpu_only else flops / gpu_rate,
             "gpu_seconds_bf16": 0.0 if w.cpu_only else flops / bf16_rate,
             "cpu_seconds_in_gpu_run": cpu_s if w.cpu_only else 0.0,
+            "gpu_seconds_all_on_gpu": flops / gpu_rate,  # if every pass followed --device
         }
 
     def fit(self, f: Fit) -> dict[str, Any]:
@@ -180,6 +181,7 @@ def price(stages: list[StagePlan], pricer: Pricer) -> list[dict[str, Any]]:
             "gpu_seconds": sum(w["gpu_seconds"] for w in works),
             "gpu_seconds_bf16": sum(w["gpu_seconds_bf16"] for w in works),
             "cpu_seconds_in_gpu_run": sum(w["cpu_seconds_in_gpu_run"] for w in works) + fit_s,
+            "gpu_seconds_all_on_gpu": sum(w["gpu_seconds_all_on_gpu"] for w in works),
             "cpu_seconds": sum(w["cpu_seconds"] for w in works) + fit_s,
         })
     return out
@@ -188,10 +190,11 @@ def price(stages: list[StagePlan], pricer: Pricer) -> list[dict[str, Any]]:
 def totals(rows: list[dict[str, Any]]) -> dict[str, Any]:
     """Sums over the stages (seconds and hours)."""
     keys = ("forward_passes", "backward_passes", "flops", "gpu_seconds", "gpu_seconds_bf16",
-            "cpu_seconds_in_gpu_run", "cpu_seconds")
+            "cpu_seconds_in_gpu_run", "cpu_seconds", "gpu_seconds_all_on_gpu")
     out: dict[str, Any] = {k: sum(r[k] for r in rows) for k in keys}
     out["peak_memory_bytes"] = max((r["memory_bytes"] for r in rows), default=0)
-    for k in ("gpu_seconds", "gpu_seconds_bf16", "cpu_seconds_in_gpu_run", "cpu_seconds"):
+    for k in ("gpu_seconds", "gpu_seconds_bf16", "cpu_seconds_in_gpu_run", "cpu_seconds",
+              "gpu_seconds_all_on_gpu"):
         out[k.replace("seconds", "hours")] = out[k] / 3600
     return out
 

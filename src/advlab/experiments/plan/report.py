@@ -148,6 +148,8 @@ def render(plan: dict[str, Any]) -> str:
                      f"{r['cpu_seconds'] / 3600:9.1f}")
     lines += ["", "GPU h: GPU work at the float32 rate; bf16 h: at the bf16 rate; CPU h*: work that "
               "stays on the CPU in a GPU run; CPU h: the whole run on this CPU.",
+              f"if every pass followed --device (the CPU-only work on the GPU): "
+              f"{plan['totals']['gpu_hours_all_on_gpu']:.2f} GPU h and only the SVM fits on the CPU",
               f"dataset in host memory (float32): {_gib(plan['dataset_host_bytes'])}", "",
               "assumptions:", *[f"- {a}" for a in plan["assumptions"]]]
     if plan["notes"]:
