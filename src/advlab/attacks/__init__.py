@@ -1,5 +1,5 @@
-"""Attacks: threat model, PGD, APGD / APGD-T, Carlini-Wagner L2 and Fast Minimum-Norm (FMN) L2
-(FAB-T and Square, from the optional torchattacks, live in ``advlab.attacks.fab_square``).
+"""Attacks: threat model, PGD, APGD / APGD-T, FAB-T, Square, Carlini-Wagner L2 and Fast
+Minimum-Norm (FMN) L2.
 
 Fixed-eps attacks are called ``attack(model, x, y, *, eps=1.0 or [..], target=None)``;
 minimum-norm attacks ``attack(model, x, y, *, target=None, init=None)``. Both return a
@@ -16,10 +16,13 @@ from advlab.attacks.base import (
            MinNormAttack,
 )
 from advlab.attacks.cw import CWL2
+from advlab.attacks.fab import FABT
 from advlab.attacks.fmn import FMN
 from advlab.attacks.pgd import PGD, pgd_perturb
 from advlab.attacks.sanity import SanityWarning
+from advlab.attacks.square import Square
 from advlab.attacks.threat import ThreatModel
 
 __all__ = ["APGD", "APGDT", "Attack", "AttackResult", "AttackVerificationError", "FixedEpsAttack",
-           "MinNormAttack", "CWL2", "FMN", "PGD", "pgd_perturb", "SanityWarning", "ThreatModel"]
+           "MinNormAttack", "CWL2", "FABT", "FMN", "PGD", "Square", "pgd_perturb",
+           "SanityWarning", "ThreatModel"]

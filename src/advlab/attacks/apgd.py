@@ -33,6 +33,7 @@ from advlab.attacks.threat import (
     normalized_step,
     project_ball,
     resolve_box,
+    take_bounds,
 )
 from advlab.errors import bad_argument
 
@@ -134,7 +135,7 @@ def apgd_batch(model: nn.Module, x0: Tensor, start: Tensor, *, norm: str, eps: f
                 s.keep(~succ)
         if len(s.idx) == 0 or i == steps:
             break
-        s.x, s.x_prev = _step(s, x0[s.idx], norm, eps, _sub_bounds(bounds, s.idx), i), s.x
+        s.x, s.x_prev = _step(s, x0[s.idx], norm, eps, take_bounds(bounds, s.idx), i), s.x
         value, s.grad, succ = _evaluate(model, s.x, value_fn, success_fn, s.idx)
         s.ups += value > s.value
         s.value = value
@@ -172,14 +173,6 @@ def _checkpoint(s: _State, interval: int, rho: float) -> None:
     s.x = torch.where(_view(halve, s.x), s.x_max, s.x)
     s.grad = torch.where(_view(halve, s.x), s.grad_max, s.grad)
     s.halved, s.f_max_check, s.ups = halve, s.f_max.clone(), torch.zeros_like(s.ups)
-
-
-def _sub_bounds(bounds: Bounds, idx: Tensor) -> Bounds:
-    """Restrict per-sample bounds (N,C,H,W) to ``idx``; scalar bounds pass through."""
-    if bounds is None:
-        return None
-    lo, hi = bounds
-    return (lo[idx] if lo.dim() else lo, hi[idx] if hi.dim() else hi)
 
 
 class APGD(FixedEpsAttack):
@@ -245,7 +238,7 @@ class APGD(FixedEpsAttack):
                 xa, succ, val = self._one_run(model, x[chunk], y[chunk],
                                               _sub(loss_target, chunk),
                                               _sub(success_target, chunk), eps,
-                                              _sub_bounds(bounds, chunk), gen)
+                                              take_bounds(bounds, chunk), gen)
                 better = succ | ((val > best_val[chunk]) & ~success[chunk])
                 best_x[chunk[better]], best_val[chunk[better]] = xa[better], val[better]
                 success[chunk[succ]] = True

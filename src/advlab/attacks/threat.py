@@ -70,6 +70,15 @@ def resolve_box(box: Box, x0: Tensor) -> Bounds:
             torch.tensor(hi, dtype=x0.dtype, device=x0.device))
 
 
+def take_bounds(bounds: Bounds, idx: Tensor) -> Bounds:
+    """Restrict resolved bounds to the samples ``idx``: per-sample (N,C,H,W) bounds are
+    indexed, scalar bounds and ``None`` pass through."""
+    if bounds is None:
+        return None
+    lo, hi = bounds
+    return (lo[idx] if lo.dim() else lo, hi[idx] if hi.dim() else hi)
+
+
 def clamp_box(x: Tensor, bounds: Bounds) -> Tensor:
     """Clip ``x`` (N,C,H,W) into the resolved box (identity when unbounded)."""
     if bounds is None:

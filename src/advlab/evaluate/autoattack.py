@@ -6,8 +6,8 @@ still robust, and reports the robust accuracy after each attack and per-sample r
 Every hyper-parameter is fixed by the version, as in AutoAttack:
 
 * ``"standard"``: the four attacks above, 100 iterations each for the three gradient
-  attacks, one restart each (FAB-T and Square need the optional package torchattacks);
-* ``"apgd"``: APGD-CE and APGD-T only (no optional dependency).
+  attacks, one restart each;
+* ``"apgd"``: APGD-CE and APGD-T only (cheaper; no gradient-free attack).
 
 Several eps are evaluated in one call, smallest first: a point fooled at a smaller eps is
 fooled at every larger one (the balls nest) and is not attacked again. An input ``robust``
@@ -26,7 +26,9 @@ from tqdm.auto import tqdm
 
 from advlab.attacks.apgd import APGD, APGDT
 from advlab.attacks.base import FixedEpsAttack, predict_logits, validate_inputs
+from advlab.attacks.fab import FABT
 from advlab.attacks.mode import eval_mode
+from advlab.attacks.square import Square
 from advlab.attacks.threat import Box, check_box, check_eps, check_norm
 from advlab.errors import bad_argument
 
@@ -83,9 +85,6 @@ def ensemble(norm: str, version: str = "standard", *, seed: int = 0,
                         box=box, batch_size=batch_size, seed=seed),
     }
     if "fab-t" in VERSIONS[version]:
-        from advlab.attacks.fab_square import FABT, Square, torchattacks_module
-
-        torchattacks_module()  # fail before any work when the dependency is missing
         made["fab-t"] = FABT(norm=norm, steps=100, n_target_classes=9, restarts=1, box=box,
                              batch_size=batch_size, seed=seed)
         made["square"] = Square(norm=norm, n_queries=5000, p_init=0.8, restarts=1, box=box,
@@ -106,7 +105,7 @@ def autoattack(model: nn.Module, x: Tensor, y: Tensor, *, norm: str,
         robust: optional (N,) bool flags of an earlier run at an eps <= each eps here (e.g.
             the same eps, interrupted): points marked False count as not robust and are not
             attacked again (their ``x_adv`` is x).
-        box: ``(lo, hi)`` (FAB-T and Square support only (0, 1)), None or ``"per-sample"``.
+        box: ``(lo, hi)``, None or ``"per-sample"``.
         batch_size: points attacked at once.
     Returns:
         an :class:`AutoAttackResult` (with ``per_eps`` when ``eps`` is a list).
