@@ -211,10 +211,13 @@ def apply_overrides(cfg: T, overrides: Mapping[str, Any], *, reserved: Mapping[s
             grouped[head] = value
     try:
         changes = {k: _apply_field(cfg, k, types_[k], v, prefix + k) for k, v in grouped.items()}
+        return dataclasses.replace(cfg, **changes)  # type: ignore[type-var]  # T is a dataclass
     except AdvlabError as e:
+        if e.param and prefix and not e.param.startswith(prefix):  # a nested config's own check
+            raise AdvlabError(e.renamed(prefix + e.param), param=prefix + e.param,
+                              override=True) from None
         e.override = True
         raise
-    return dataclasses.replace(cfg, **changes)  # type: ignore[type-var]  # T is a dataclass
 
 
 def _apply_field(cfg: Any, key: str, tp: Any, value: Any, name: str) -> Any:

@@ -256,5 +256,5 @@ def check_out_dir(out: str | os.PathLike[str]) -> Path:
     """Validate an ``--out`` argument without creating anything."""
     p = Path(out)
     if p.exists() and not p.is_dir():
-        raise AdvlabError(f"--out: {str(p)!r} is an existing file; expected a folder")
+        raise AdvlabError(f"out: {str(p)!r} is an existing file; expected a folder", param="out")
     return p

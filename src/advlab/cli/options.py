@@ -22,15 +22,14 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 def flag_of(command: click.Command, param: str, override: bool = False) -> str:
     """How the user set library parameter ``param`` in ``command``: its option (``--steps``),
-    its argument (``KIND``), ``--set param`` for a recipe setting (always when
-    ``override``), or ``param`` itself."""
-    has_set = any(p.name == "sets" for p in command.params)
-    if override and has_set:
+    its argument (``KIND``), ``--set param`` for a value set by ``--set`` (``override``),
+    or ``param`` itself."""
+    if override and any(p.name == "sets" for p in command.params):
         return f"--set {param}"
     for p in command.params:
         if p.name == param:
             return p.opts[0] if isinstance(p, click.Option) else p.human_readable_name
-    return f"--set {param}" if has_set else param
+    return param
 
 
 class AdvlabCommand(click.Command):
@@ -131,8 +130,11 @@ figure_format_option = _option(
 
 
 def out_option(required: bool = True, default: str | None = None) -> Callable[[F], F]:
+    # no explicit default=None: click 8.3 counts an explicit None as a default and then
+    # stops enforcing required=True
+    extra = {} if default is None else {"default": default}
     return _option("--out", type=click.Path(), required=required and default is None,
-                   default=default, help="Output folder (created; a completed run inside is resumed).")
+                   help="Output folder (created; a completed run inside is resumed).", **extra)
 
 
 def points_options(f: F) -> F:
@@ -207,7 +209,7 @@ def parse_sets(items: tuple[str, ...], *, example: str = "n_train=2000") -> dict
         key, sep, value = item.partition("=")
         key = key.strip()
         if not sep or not key:
-            raise AdvlabError(f"set: got {item!r}; expected KEY=VALUE, e.g. {example}", param="set")
+            raise AdvlabError(f"sets: got {item!r}; expected KEY=VALUE, e.g. {example}", param="sets")
         out[key] = value.strip()
     return out
 

@@ -67,6 +67,14 @@ _FIELDS = {"dataset": "dataset", "model": "model", "epochs": "epochs", "batch_si
            "robust_eval_steps": "robust_eval_steps", "checkpoint_every": "checkpoint_every_steps",
            "checkpoint_seconds": "checkpoint_every_seconds"}
 _ADV = ("adv", "trades", "adv_steps", "adv_step_size", "adv_random_start")
+#: TrainConfig field -> the option that sets it, where the names differ (for error messages)
+_OPTION_OF = {"checkpoint_every_steps": "checkpoint_every",
+              "checkpoint_every_seconds": "checkpoint_seconds", "lr_drop_epochs": "lr_drop",
+              "robust_eval_norm": "robust_eval", "robust_eval_eps": "robust_eval",
+              "adversarial.eps": "adv", "adversarial.norm": "adv", "adversarial.kind": "adv",
+              "adversarial.steps": "adv_steps", "adversarial.step_size": "adv_step_size",
+              "adversarial.beta": "trades", "eps": "adv", "norm": "adv", "steps": "adv_steps",
+              "step_size": "adv_step_size", "beta": "trades"}
 
 
 def _option_values(o: dict[str, Any], typed: Callable[[str], bool]) -> dict[str, Any]:
@@ -111,9 +119,9 @@ def build_config(ctx: click.Context, o: dict[str, Any], sets: tuple[str, ...],
     try:
         cfg = apply_overrides(cfg, _option_values(o, lambda opt: config_file is None or given(ctx, opt)),
                               run_options=False)
-    except AdvlabError as e:
-        e.override = False  # these came from options, not from --set
-        raise
+    except AdvlabError as e:  # these came from options, not from --set: name the option
+        raise AdvlabError(e.renamed(_OPTION_OF.get(e.param or "", e.param or "")), param=(
+            _OPTION_OF.get(e.param or "", e.param) if e.param else None)) from None
     cfg = apply_overrides(cfg, parse_sets(sets, example="lr_drop_factor=0.2"))
     return dataclasses.replace(cfg, device=resolve_device(o["device"]),
                                data_root=data_root_env(o["data_root"]))
@@ -159,8 +167,10 @@ def command(ctx: click.Context, out: str, force: bool, as_json: bool, sets: tupl
     with --set (e.g. --set adversarial.box=none, --set eval_batch_size=256); --config
     RUN/config.json trains again with a saved run's settings.
     """
+    from advlab.store import check_out_dir
     from advlab.train import train
 
+    check_out_dir(out)
     cfg = build_config(ctx, opts, sets, config_file)
     argv = " ".join(shlex.quote(a) for a in ["advlab", *sys.argv[1:]])
     result = train(cfg, out, force=force, command=argv)

@@ -113,6 +113,11 @@ def load_points(p: Points) -> tuple[nn.Module, torch.Tensor, torch.Tensor]:
 
     model = load_model(p.checkpoint, device=p.device, trust_unverified=p.trust_unverified)
     x, y = load_dataset(p.dataset, split=p.split, data_root=p.data_root)
+    takes = getattr(model, "in_shape", None)
+    if takes is not None and tuple(x.shape[1:]) != tuple(takes):
+        raise AdvlabError(f"dataset: {p.dataset!r} holds images of shape {tuple(x.shape[1:])}, but "
+                          f"the checkpoint {p.checkpoint!r} takes images of shape {tuple(takes)}; "
+                          "evaluate it on data like the data it was trained on", param="dataset")
     if p.n is not None and p.n < len(x):
         idx = seeded_subset(len(x), p.n, p.seed)
         x, y = x[idx], y[idx]
@@ -137,8 +142,8 @@ def _cached(cfg: Points, kind: str, out: str | Path | None, force: bool,
     run = RunDir(out, force=force)
     try:
         results: dict[str, Any] = run.stage(f"{kind}-{key}", lambda _d: compute())
-    except AdvlabError:
-        if not existed:  # a user error: leave nothing behind
+    except BaseException:
+        if not existed:  # nothing half-written is left behind
             shutil.rmtree(out, ignore_errors=True)
         raise
     atomic_write_json(run.path("config.json"), {**doc, "provenance": environment(cfg.device)})

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any, Literal
 
-from advlab.errors import AdvlabError
+from advlab.errors import AdvlabError, bad_argument
+from advlab.overrides import parse_number
 
 Norm = Literal["l2", "linf"]
 _ADV_RE = re.compile(r"^\s*([A-Za-z0-9_]+)\s*:\s*([^:]+?)\s*$")
@@ -41,20 +43,14 @@ class AdvConfig:
     box: Literal["unit", "none"] = "unit"
 
     def __post_init__(self) -> None:
-        if self.box not in ("unit", "none"):
-            raise AdvlabError(f"box: got {self.box!r}; expected 'unit' or 'none'")
-        if self.kind not in ("pgd", "trades"):
-            raise AdvlabError(f"--adv: got kind {self.kind!r}; expected pgd or trades")
-        if self.norm not in ("l2", "linf"):
-            raise AdvlabError(f"--adv: got norm {self.norm!r}; expected l2:EPS or linf:EPS")
-        if not self.eps >= 0:
-            raise AdvlabError(f"--adv: got eps {self.eps!r}; expected eps >= 0")
-        if self.steps < 1:
-            raise AdvlabError(f"--adv-steps: got {self.steps!r}; expected an int >= 1")
-        if self.step_size is not None and not self.step_size > 0:
-            raise AdvlabError(f"--adv-step-size: got {self.step_size!r}; expected a number > 0")
-        if not self.beta >= 0:
-            raise AdvlabError(f"--trades: got beta {self.beta!r}; expected beta >= 0")
+        _check(self.box in ("unit", "none"), "box", self.box, "'unit' or 'none'")
+        _check(self.kind in ("pgd", "trades"), "kind", self.kind, "pgd or trades")
+        _check(self.norm in ("l2", "linf"), "norm", self.norm, "l2 or linf")
+        _check(_finite(self.eps) and self.eps >= 0, "eps", self.eps, "a finite number >= 0")
+        _check(_int(self.steps) and self.steps >= 1, "steps", self.steps, "an int >= 1")
+        _check(self.step_size is None or (_finite(self.step_size) and self.step_size > 0),
+               "step_size", self.step_size, "a finite number > 0")
+        _check(_finite(self.beta) and self.beta >= 0, "beta", self.beta, "a finite number >= 0")
 
     @property
     def box_bounds(self) -> tuple[float, float] | None:
@@ -68,19 +64,19 @@ class AdvConfig:
 
 def parse_adv(spec: str) -> tuple[Norm, float]:
     """Parse ``l2:EPS`` / ``linf:EPS`` (the ``--adv`` option) into (norm, eps)."""
-    expected = "l2:EPS or linf:EPS with EPS >= 0"
+    expected = "l2:EPS or linf:EPS with EPS >= 0 (e.g. linf:8/255)"
     m = _ADV_RE.match(spec or "")
     if not m:
-        raise AdvlabError(f"--adv: got {spec!r}; expected {expected}")
+        raise bad_argument("adv", spec, expected)
     norm, raw = m.group(1).lower(), m.group(2)
     if norm not in ("l2", "linf"):
-        raise AdvlabError(f"--adv: got {spec!r}: unknown norm {norm!r}; expected {expected}")
+        raise bad_argument("adv", spec, expected, f"unknown norm {norm!r}")
     try:
-        eps = float(raw)
-    except ValueError:
-        raise AdvlabError(f"--adv: got {spec!r}: {raw!r} is not a number; expected {expected}") from None
-    if not eps >= 0 or eps == float("inf"):
-        raise AdvlabError(f"--adv: got {spec!r}: eps must be finite and >= 0; expected {expected}")
+        eps = float(parse_number(raw, "adv"))
+    except AdvlabError:
+        raise bad_argument("adv", spec, expected, f"{raw!r} is not a finite number") from None
+    if eps < 0:
+        raise bad_argument("adv", spec, expected, "eps must be >= 0")
     return norm, eps  # type: ignore[return-value]
 
 
@@ -93,7 +89,7 @@ def parse_kwargs(spec: str | None) -> dict[str, Any]:
     for part in filter(None, (p.strip() for p in (spec or "").split(","))):
         key, sep, val = part.partition("=")
         if not sep or not key.strip().isidentifier():
-            raise AdvlabError(f"--model-kwargs: got {part!r}; expected KEY=VALUE[,KEY=VALUE...]")
+            raise bad_argument("model_kwargs", part, "KEY=VALUE[,KEY=VALUE...]")
         items = [_scalar(v.strip()) for v in val.split("/")]
         out[key.strip()] = items if len(items) > 1 else items[0]
     return out
@@ -161,21 +157,35 @@ class TrainConfig:
         if isinstance(self.adversarial, dict):
             self.adversarial = AdvConfig(**self.adversarial)
         self.lr_drop_epochs = tuple(int(e) for e in self.lr_drop_epochs)
-        _check(self.epochs >= 1, "--epochs", self.epochs, "an int >= 1")
-        _check(self.batch_size >= 1, "--batch-size", self.batch_size, "an int >= 1")
-        _check(self.optimizer in ("sgd", "adam"), "--optimizer", self.optimizer, "sgd or adam")
-        _check(self.lr > 0, "--lr", self.lr, "a number > 0")
-        _check(self.weight_decay >= 0, "--weight-decay", self.weight_decay, "a number >= 0")
-        _check(self.lr_drop_factor > 0, "--lr-drop-factor", self.lr_drop_factor, "a number > 0")
-        _check(self.augment in ("none", "crop", "crop_flip"), "--augment", self.augment,
+        _check(_int(self.epochs) and self.epochs >= 1, "epochs", self.epochs, "an int >= 1")
+        _check(_int(self.batch_size) and self.batch_size >= 1, "batch_size", self.batch_size, "an int >= 1")
+        _check(self.optimizer in ("sgd", "adam"), "optimizer", self.optimizer, "sgd or adam")
+        _check(_finite(self.lr) and self.lr > 0, "lr", self.lr, "a finite number > 0")
+        _check(_finite(self.momentum) and 0 <= self.momentum < 1, "momentum", self.momentum,
+               "a number in [0, 1)")
+        _check(_finite(self.weight_decay) and self.weight_decay >= 0, "weight_decay",
+               self.weight_decay, "a finite number >= 0")
+        _check(_finite(self.lr_drop_factor) and self.lr_drop_factor > 0, "lr_drop_factor",
+               self.lr_drop_factor, "a finite number > 0")
+        _check(all(0 <= e < 10**6 for e in self.lr_drop_epochs), "lr_drop_epochs",
+               self.lr_drop_epochs, "epochs >= 0")
+        _check(self.augment in ("none", "crop", "crop_flip"), "augment", self.augment,
                "none, crop or crop_flip")
-        _check(self.robust_eval_subset >= 0, "--robust-eval-subset", self.robust_eval_subset, "an int >= 0")
-        _check(self.checkpoint_every_steps >= 0, "--checkpoint-every", self.checkpoint_every_steps,
+        _check(_int(self.seed) and 0 <= self.seed < 2**63, "seed", self.seed, "an int in [0, 2**63)")
+        _check(self.robust_eval_subset >= 0, "robust_eval_subset", self.robust_eval_subset, "an int >= 0")
+        _check(self.robust_eval_steps >= 1, "robust_eval_steps", self.robust_eval_steps, "an int >= 1")
+        _check(self.checkpoint_every_steps >= 0, "checkpoint_every_steps", self.checkpoint_every_steps,
                "an int >= 0")
-        _check(self.robust_eval_norm in (None, "l2", "linf"), "--robust-eval", self.robust_eval_norm,
-               "l2 or linf")
+        _check(_finite(self.checkpoint_every_seconds) and self.checkpoint_every_seconds > 0,
+               "checkpoint_every_seconds", self.checkpoint_every_seconds, "a finite number > 0")
+        _check(self.eval_batch_size >= 1, "eval_batch_size", self.eval_batch_size, "an int >= 1")
+        _check(self.robust_eval_norm in (None, "l2", "linf"), "robust_eval_norm",
+               self.robust_eval_norm, "l2 or linf")
+        _check(self.robust_eval_eps is None or (_finite(self.robust_eval_eps) and self.robust_eval_eps >= 0),
+               "robust_eval_eps", self.robust_eval_eps, "a finite number >= 0")
         if self.robust_eval_subset and self.adversarial is None and self.robust_eval_eps is None:
-            raise AdvlabError("--robust-eval-subset: set --robust-eval l2:EPS (no adversary to copy eps from)")
+            raise AdvlabError("robust_eval_subset: needs robust_eval_eps (no adversary to copy "
+                              "eps from)", param="robust_eval_subset")
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
@@ -199,4 +209,12 @@ class TrainConfig:
 
 def _check(ok: bool, name: str, value: object, expected: str) -> None:
     if not ok:
-        raise AdvlabError(f"{name}: got {value!r}; expected {expected}")
+        raise bad_argument(name, value, expected)
+
+
+def _finite(v: object) -> bool:
+    return isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v)
+
+
+def _int(v: object) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool)

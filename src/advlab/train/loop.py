@@ -85,7 +85,8 @@ def _build(cfg: TrainConfig, x: Tensor, num_classes: int) -> nn.Module:
     """The model, with mean/std defaulting to the training data's per-channel statistics."""
     if cfg.model not in TRAINABLE:
         if cfg.model.endswith("_svm"):
-            raise AdvlabError(f"--model: {cfg.model!r} is fitted, not trained; use advlab.models.fit_svm")
+            raise AdvlabError(f"model: {cfg.model!r} is fitted, not trained; use "
+                              "advlab.models.fit_svm", param="model")
         build_model(cfg.model, in_shape=(1, 8, 8), num_classes=2)  # raises the unknown-name error
     kwargs = dict(cfg.model_kwargs)
     if "mean" not in kwargs or "std" not in kwargs:

@@ -24,7 +24,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from advlab.errors import bad_argument
+from advlab.errors import AdvlabError, bad_argument
 from advlab.overrides import apply_overrides
 
 SCALES: tuple[str, ...] = ("tiny", "quick", "medium", "full")
@@ -46,6 +46,15 @@ class TrainSettings:
     weight_decay: float = 5e-4
     lr_drop_epochs: tuple[int, ...] = ()
     augment: Literal["none", "crop", "crop_flip"] = "none"
+
+    def __post_init__(self) -> None:
+        """Checked by the training config they become (one set of rules)."""
+        from advlab.train import TrainConfig
+
+        TrainConfig(epochs=self.epochs, batch_size=self.batch_size, lr=self.lr,
+                    optimizer=self.optimizer, momentum=self.momentum,
+                    weight_decay=self.weight_decay, lr_drop_epochs=self.lr_drop_epochs,
+                    augment=self.augment)
 
 
 @dataclass(frozen=True)
@@ -233,7 +242,11 @@ def resolve_config(dataset: str, scale: str = "quick", overrides: Mapping[str, A
     if scale not in PRESETS:
         raise bad_argument("scale", scale, f"one of {', '.join(SCALES)}")
     cfg = apply_overrides(PRESETS[scale](dataset), {**(overrides or {}), **kw}, reserved=RESERVED)
-    _validate(cfg)
+    try:
+        _validate(cfg)
+    except AdvlabError as e:
+        e.override = True  # a setting of the config: set by --set on the command line
+        raise
     return cfg
 
 

@@ -20,7 +20,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from advlab.errors import bad_argument
+from advlab.errors import AdvlabError, bad_argument
 from advlab.overrides import apply_overrides
 
 SCALES = ("tiny", "quick", "medium", "full")
@@ -200,4 +200,9 @@ def make_config(dataset: str, scale: str = "quick", seed: int = 0,
     if pairs is None and scale in ("tiny", "quick"):
         resolved = resolved[:1]
     preset = preset_config(dataset, scale, seed, resolved)
-    return apply_overrides(preset, {**(overrides or {}), **kw}, reserved=RESERVED).validate()
+    cfg = apply_overrides(preset, {**(overrides or {}), **kw}, reserved=RESERVED)
+    try:
+        return cfg.validate()
+    except AdvlabError as e:
+        e.override = e.param not in RESERVED  # a setting of the config: set by --set
+        raise
