@@ -60,7 +60,7 @@ def _adversary(o: dict[str, Any]) -> dict[str, Any] | None:
 
 
 #: option name -> TrainConfig field (the adversary's options make ``adversarial``)
-_FIELDS = {"dataset": "dataset", "model": "model", "epochs": "epochs", "batch_size": "batch_size",
+_FIELDS = {"dataset": "dataset", "test_dataset": "test_dataset", "model": "model", "epochs": "epochs", "batch_size": "batch_size",
            "optimizer": "optimizer", "lr": "lr", "momentum": "momentum",
            "weight_decay": "weight_decay", "lr_drop_factor": "lr_drop_factor", "augment": "augment",
            "seed": "seed", "robust_eval_subset": "robust_eval_subset",
@@ -129,6 +129,9 @@ def build_config(ctx: click.Context, o: dict[str, Any], sets: tuple[str, ...],
 
 @click.command("train", cls=AdvlabCommand)
 @click.option("--dataset", default=None, help="Dataset name (advlab datasets list) or artifact folder.")
+@click.option("--test-dataset", default=None,
+              help="Dataset whose test split evaluates the model (default: --dataset's own; for a "
+                   "constructed set, the dataset it was built from, as its card records).")
 @click.option("--model", default=None, help="Architecture: cnn, allconv, mlp, resnet18, resnet50, vgg16, densenet121, inception_v3.")
 @click.option("--model-kwargs", default=None, help="Architecture arguments, e.g. width=32 or hidden=256/128.")
 @click.option("--adv", default=None, help="Adversarial training ball: l2:EPS or linf:EPS (PGD; with --trades, TRADES).")
@@ -181,11 +184,15 @@ def command(ctx: click.Context, out: str, force: bool, as_json: bool, sets: tupl
         dist.destroy_process_group()
         if rank != 0:
             return
-    summary = {"out": out, "final": result.final, "model": "last", "resumed": result.resumed}
+    from advlab.train.loop import test_set_of
+
+    summary = {"out": out, "final": result.final, "model": "last", "resumed": result.resumed,
+               "test_dataset": test_set_of(cfg)}
     if as_json:
         echo_json(summary)
     else:
         f = result.final
-        click.echo(f"trained {cfg.model} on {cfg.dataset}: test_acc {f['test_acc']:.4f}"
+        click.echo(f"trained {cfg.model} on {cfg.dataset}: test_acc {f['test_acc']:.4f} "
+                   f"on the test split of {test_set_of(cfg)}"
                    + (f", robust_acc {f['robust_acc']:.4f}" if "robust_acc" in f else "")
                    + f" -> {out}")

@@ -112,6 +112,10 @@ class TrainConfig:
 
     Args:
         dataset: a name of :func:`advlab.load_dataset` (or a label for data passed in).
+        test_dataset: where the test split comes from (None: ``dataset``'s own; for a
+            constructed artifact, which has no test split, the dataset it was built from,
+            as its card records). The features paper trains on D_rand / D_det and tests on
+            the original test set.
         model, model_kwargs: architecture name and its keyword arguments. ``mean`` /
             ``std`` default to the training data's per-channel statistics.
         epochs, batch_size: schedule; batch_size is global (split over DDP ranks).
@@ -130,6 +134,7 @@ class TrainConfig:
     """
 
     dataset: str = "mnist5k"
+    test_dataset: str | None = None
     model: str = "cnn"
     model_kwargs: dict[str, Any] = field(default_factory=dict)
     epochs: int = 10

@@ -69,11 +69,33 @@ class TrainResult:
         return self.final
 
 
+def test_set_of(cfg: TrainConfig) -> str:
+    """The dataset whose test split evaluates a run: ``test_dataset``, else ``dataset`` itself,
+    or, for an artifact without a test split (a constructed set), the dataset it was built
+    from (``provenance.source_dataset`` of its card)."""
+    from advlab.data.artifact import is_artifact, read_card
+
+    if cfg.test_dataset is not None:
+        return cfg.test_dataset
+    if not is_artifact(Path(cfg.dataset)):
+        return cfg.dataset
+    card = read_card(cfg.dataset)
+    if card["n_test"]:
+        return cfg.dataset
+    source = (card.get("provenance") or {}).get("source_dataset")
+    name = source.get("name") if isinstance(source, dict) else source
+    if not isinstance(name, str) or not name:
+        raise AdvlabError(f"dataset: the artifact {cfg.dataset!r} has no test split and its card "
+                          "names no source dataset; name a test set with test_dataset",
+                          param="dataset")
+    return name
+
+
 def _load(cfg: TrainConfig, train_data: Data | None, test_data: Data | None) -> tuple[Data, Data]:
     from advlab.data import load_dataset
 
     tr = train_data if train_data is not None else load_dataset(cfg.dataset, "train", cfg.data_root)
-    te = test_data if test_data is not None else load_dataset(cfg.dataset, "test", cfg.data_root)
+    te = test_data if test_data is not None else load_dataset(test_set_of(cfg), "test", cfg.data_root)
     for name, (x, y) in (("train_data", tr), ("test_data", te)):
         if x.dim() != 4 or y.dim() != 1 or len(x) != len(y) or len(x) == 0:
             raise AdvlabError(f"{name}: got x {tuple(x.shape)}, y {tuple(y.shape)}; "
@@ -259,6 +281,7 @@ def train(config: TrainConfig, out_dir: str | Path, *, train_data: Data | None =
     seed_everything(config.seed)
     tr, te = _load(config, train_data, test_data)
     model, extra = _prepare(config, out, info, tr, te, force, command)
+    extra["test_dataset"] = test_set_of(config) if test_data is None else "test_data (given)"
     model.to(device)
     opt = _optimizer(config, model)
     prog = try_resume(out, model, opt) or Progress()
@@ -273,7 +296,8 @@ def train(config: TrainConfig, out_dir: str | Path, *, train_data: Data | None =
         _end_epoch(c, prog, sums, te)
     if info.main:
         results = {"final": prog.history[-1], "model": "last", "selection": SELECTION,
-                   "epochs": config.epochs, "world_size": info.world}
+                   "epochs": config.epochs, "world_size": info.world,
+                   "test_dataset": extra["test_dataset"]}
         atomic_write_json(out / "results.json", results)
     dd.barrier(info)
     return TrainResult(model.eval(), prog.history, prog.history[-1], out, resumed)
