@@ -182,13 +182,14 @@ def test_apgd_ce_and_apgd_t_no_weaker_than_torchattacks(mnist5k_cnn, test_points
 
 @pytest.mark.peers
 def test_autoattack_no_weaker_than_torchattacks_autoattack(mnist5k_cnn, test_points) -> None:  # type: ignore[no-untyped-def]
-    """The standard ensemble against torchattacks.AutoAttack (standard) on 32 points at L2
-    eps 2 and 2.5: ours <= peer + 0.5 points (torchattacks runs APGD, APGD-T and FAB-T at
-    its default 10 iterations, we at AutoAttack's 100, so ours should be no weaker)."""
+    """The standard ensemble against torchattacks.AutoAttack (standard) on 16 points at Linf
+    eps 0.15 and 0.2: ours <= peer + 0.5 points. (torchattacks' class runs APGD, APGD-T and
+    FAB-T at its default of 10 iterations, ours at AutoAttack's 100; Linf because
+    torchattacks' L2 Square is slow on small batches.)"""
     torchattacks = pytest.importorskip("torchattacks")
-    x, y = test_points[0][:32], test_points[1][:32]
-    ours = autoattack(mnist5k_cnn, x, y, norm="l2", eps=[2.0, 2.5])
-    for eps in (2.0, 2.5):
+    x, y = test_points[0][:16], test_points[1][:16]
+    ours = autoattack(mnist5k_cnn, x, y, norm="linf", eps=[0.15, 0.2])
+    for eps in (0.15, 0.2):
         peer = _peer_accuracy(mnist5k_cnn, torchattacks.AutoAttack(
-            mnist5k_cnn, norm="L2", eps=eps, version="standard", n_classes=10, seed=0), x, y)
+            mnist5k_cnn, norm="Linf", eps=eps, version="standard", n_classes=10, seed=0), x, y)
         assert ours.per_eps[eps].robust_accuracy <= peer + 0.005, (eps, ours.per_eps[eps], peer)

@@ -1,12 +1,12 @@
 """The default robust-accuracy protocol is at least as strong as torchattacks PGD.
 
-Peer table on the shared mnist5k CNN: L2 eps 0.5, 1, 1.5 and 2, 20 and 40 steps, against
-torchattacks ``PGDL2`` with step eps/4 and eps/10, with and without random start. The
-required bound is ours <= peer + 0.5 points. We check something stricter and cheaper: the
-peer runs only on the points ours leaves robust and may fool at most 0.5% of all points
-there. Since ``robust_peer >= robust_peer among ours-robust``, that implies the bound, and
-it says directly that the peer finds (almost) nothing ours misses. The full table at 1,000
-points is benchmarks/eval_protocol.py (benchmarks/results/eval_protocol.json).
+Peer table on the shared mnist5k CNN (200 test points): L2 eps 0.5, 1, 1.5 and 2, 20 and 40
+steps, against torchattacks ``PGDL2`` with step eps/4 and eps/10, with and without random
+start; each cell asserts ours <= peer + 0.5 points. The peer is per-sample, so its robust
+count is computed in two parts: on the points ours leaves robust (k of them it fools), and,
+only when k is more than the tolerance, on the points ours fools (m of them it does not),
+since ours - peer = (k - m) / N. The full table at 1,000 points is
+benchmarks/eval_protocol.py (benchmarks/results/eval_protocol.json).
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from advlab.evaluate import robust_flags
 
 pytestmark = [pytest.mark.usefixtures("one_thread"), pytest.mark.peers]
 
-N = 100
+N = 200
 EPS = (0.5, 1.0, 1.5, 2.0)
 STEPS = (20, 40)
 
@@ -39,20 +39,35 @@ def ours(mnist5k_cnn, points) -> dict[int, dict[float, torch.Tensor]]:  # type: 
             for s in STEPS}
 
 
+def _peer_fools(model, x: torch.Tensor, y: torch.Tensor, eps: float, steps: int,  # type: ignore[no-untyped-def]
+                divisor: int, random_start: bool) -> torch.Tensor:
+    """(n,) bool: torchattacks PGDL2 (step eps/divisor) fools the point."""
+    import torchattacks
+
+    torch.manual_seed(0)
+    atk = torchattacks.PGDL2(model, eps=eps, alpha=eps / divisor, steps=steps,
+                             random_start=random_start)
+    x_adv = atk(x, y)
+    with torch.no_grad():
+        return model(x_adv).argmax(1) != y
+
+
 @pytest.mark.parametrize("steps", STEPS)
 @pytest.mark.parametrize("divisor", [4, 10])
 @pytest.mark.parametrize("random_start", [False, True])
 def test_default_protocol_is_at_least_as_strong_as_torchattacks_pgd(  # type: ignore[no-untyped-def]
         mnist5k_cnn, points, ours, steps: int, divisor: int, random_start: bool) -> None:
-    torchattacks = pytest.importorskip("torchattacks")
+    pytest.importorskip("torchattacks")
     x, y = points
+    tol = 0.005 * N  # 0.5 points, in points
     for eps in EPS:
         mine = ours[steps][eps]
-        todo = torch.nonzero(mine).flatten()
-        torch.manual_seed(0)
-        atk = torchattacks.PGDL2(mnist5k_cnn, eps=eps, alpha=eps / divisor, steps=steps,
-                                 random_start=random_start)
-        x_adv = atk(x[todo], y[todo])
-        with torch.no_grad():
-            peer_fools = int((mnist5k_cnn(x_adv).argmax(1) != y[todo]).sum())
-        assert peer_fools <= 0.005 * N, (eps, float(mine.float().mean()), peer_fools)
+        kept = torch.nonzero(mine).flatten()
+        k = int(_peer_fools(mnist5k_cnn, x[kept], y[kept], eps, steps, divisor,
+                            random_start).sum())
+        m = 0
+        if k > tol:
+            fooled = torch.nonzero(~mine).flatten()
+            m = int((~_peer_fools(mnist5k_cnn, x[fooled], y[fooled], eps, steps, divisor,
+                                  random_start)).sum())
+        assert k - m <= tol, (eps, f"ours {float(mine.float().mean()):.3f}", k, m)

@@ -7,7 +7,7 @@ verified :class:`AttackResult`. ``pgd_perturb`` is the raw, unverified PGD loop 
 training and dataset construction.
 """
 
-from advlab.attacks.apgd import APGD, APGDT
+from advlab.attacks.apgd import APGD, APGDT, APGDEnsemble
 from advlab.attacks.base import (
            Attack,
            AttackResult,
@@ -23,6 +23,6 @@ from advlab.attacks.sanity import SanityWarning
 from advlab.attacks.square import Square
 from advlab.attacks.threat import ThreatModel
 
-__all__ = ["APGD", "APGDT", "Attack", "AttackResult", "AttackVerificationError", "FixedEpsAttack",
+__all__ = ["APGD", "APGDT", "APGDEnsemble", "Attack", "AttackResult", "AttackVerificationError", "FixedEpsAttack",
            "MinNormAttack", "CWL2", "FABT", "FMN", "PGD", "Square", "pgd_perturb",
            "SanityWarning", "ThreatModel"]

@@ -310,4 +310,55 @@ def _sub(t: Tensor | None, idx: Tensor) -> Tensor | None:
     return None if t is None else t[idx]
 
 
-__all__ = ["APGD", "APGDT", "apgd_batch", "apgd_start", "checkpoints"]
+
+
+class APGDEnsemble(FixedEpsAttack):
+    """APGD with several losses in turn, each run only on the points still robust.
+
+    The default robust-accuracy protocol is ``APGDEnsemble(losses=("ce", "dlr"))``: APGD-CE,
+    then APGD-DLR (scale-invariant, so it still moves where cross-entropy saturates) on what
+    APGD-CE left robust. DLR needs 3 classes; on a 2-class model the CW margin stands in.
+
+    Args (keyword-only, stored in ``.config``): norm; steps per run; losses (names of
+    :data:`~advlab.attacks.losses.LOSSES`, in order); restarts per loss; box; batch_size;
+    seed. ``loss`` (the first of ``losses``) is also stored, for the checks that need one,
+    and ``early_stop`` (always True), so that ``APGDEnsemble(**attack.config)`` rebuilds it.
+    """
+
+    def __init__(self, *, norm: str = "l2", steps: int = 20,
+                 losses: tuple[str, ...] = ("ce", "dlr"), restarts: int = 1,
+                 box: Box | str = (0.0, 1.0), batch_size: int = 256, seed: int = 0,
+                 loss: str | None = None, early_stop: bool = True) -> None:
+        losses = tuple(losses)
+        if not losses or (loss is not None and loss != losses[0]):
+            raise bad_argument("losses", losses, "a non-empty tuple of loss names (and loss, "
+                               "if given, equal to its first)")
+        if early_stop is not True:
+            raise bad_argument("early_stop", early_stop, "True (each run attacks only the "
+                               "points the runs before it left robust)")
+        super().__init__(norm=norm, steps=steps, losses=losses, restarts=restarts, box=box,
+                         batch_size=batch_size, seed=seed, loss=losses[0], early_stop=True)
+        self.members = [APGD(norm=norm, steps=steps, loss=name, restarts=restarts, box=box,
+                             batch_size=batch_size, seed=seed + k)
+                        for k, name in enumerate(losses)]
+        self.norm = self.members[0].norm
+
+    def _run(self, model: nn.Module, x: Tensor, y: Tensor, eps: float,
+             target: Tensor | None, clean_success: Tensor) -> Tensor:
+        num_classes = predict_logits(model, x[:1]).shape[1] if len(x) else 0
+        done = clean_success.clone()
+        out = x.clone()
+        for member in self.members:
+            if member.loss == "dlr" and num_classes < (3 if target is None else 4):
+                member = APGD(**{**member.config, "loss": "cw"})
+            todo = torch.nonzero(~done).flatten()
+            if len(todo) == 0:
+                break
+            t = None if target is None else target[todo]
+            gen = torch.Generator().manual_seed(int(member.config["seed"]))
+            xa, hit = member._runs(model, x[todo], y[todo], eps, t, t, done[todo].clone(), gen)
+            out[todo], done[todo[hit]] = xa, True
+        return out
+
+
+__all__ = ["APGD", "APGDT", "APGDEnsemble", "apgd_batch", "apgd_start", "checkpoints"]
