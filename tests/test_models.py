@@ -157,3 +157,17 @@ def test_corrupted_weights_are_refused(tmp_path: Path, damage: str) -> None:
 def test_missing_checkpoint_is_a_clear_error(tmp_path: Path) -> None:
     with pytest.raises(AdvlabError, match="neither"):
         load_model(tmp_path)
+
+
+def test_every_checkpoint_has_a_model_card(tmp_path):  # type: ignore[no-untyped-def]
+    """README.md beside config.json: architecture, data, threat model, accuracy, command."""
+    from advlab.train import AdvConfig, TrainConfig, train
+
+    cfg = TrainConfig(dataset="digits", model="mlp", epochs=1, seed=0,
+                      adversarial=AdvConfig(norm="l2", eps=0.5, steps=2))
+    train(cfg, tmp_path / "run", command="advlab train --dataset digits --model mlp")
+    card = (tmp_path / "run" / "last" / "README.md").read_text()
+    for text in ("# mlp checkpoint", "## Architecture", "Trained on `digits`",
+                 "PGD adversarial training, l2 ball of radius 0.5", "| clean |",
+                 "advlab train --dataset digits --model mlp"):
+        assert text in card, text

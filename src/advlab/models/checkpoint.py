@@ -82,6 +82,7 @@ def save_checkpoint(path: str | os.PathLike[str], model: nn.Module, extra: Mappi
         path: the folder (created or replaced).
         model: a model from :func:`advlab.models.build_model` (has ``config``).
         extra: JSON-able entries merged into ``config.json`` (training config, metrics).
+            A model card, ``README.md``, is rendered from the same entries.
         files: more files to put in the folder, name -> bytes (e.g. resume state).
 
     Returns:
@@ -89,6 +90,7 @@ def save_checkpoint(path: str | os.PathLike[str], model: nn.Module, extra: Mappi
     """
     dst = Path(path)
     from advlab.models import config_of
+    from advlab.models.card import model_card
 
     config = config_of(model)
     dst.parent.mkdir(parents=True, exist_ok=True)
@@ -100,6 +102,7 @@ def save_checkpoint(path: str | os.PathLike[str], model: nn.Module, extra: Mappi
         import json
 
         (tmp / CONFIG).write_text(json.dumps(to_jsonable(doc), indent=2) + "\n")
+        (tmp / "README.md").write_text(model_card(to_jsonable(doc)))
         for name, data in (files or {}).items():
             (tmp / name).write_bytes(data)
         _fsync_tree(tmp)

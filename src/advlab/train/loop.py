@@ -282,6 +282,7 @@ def train(config: TrainConfig, out_dir: str | Path, *, train_data: Data | None =
     tr, te = _load(config, train_data, test_data)
     model, extra = _prepare(config, out, info, tr, te, force, command)
     extra["test_dataset"] = test_set_of(config) if test_data is None else "test_data (given)"
+    extra["command"] = command
     model.to(device)
     opt = _optimizer(config, model)
     prog = try_resume(out, model, opt) or Progress()
