@@ -25,7 +25,6 @@ import torch
 from safetensors.torch import load_file, save_file
 from sklearn.base import BaseEstimator, DensityMixin
 from torch import Tensor
-from tqdm.auto import tqdm
 
 from advlab.bayes import lowrank
 from advlab.bayes._init import init_params
@@ -38,6 +37,7 @@ from advlab.bayes._sklearn import (
     seed_from,
 )
 from advlab.errors import AdvlabError, bad_argument
+from advlab.progress import progress
 from advlab.seeding import generator
 from advlab.store import atomic_path, atomic_write_json, read_json, sha256_file
 
@@ -211,7 +211,7 @@ class MFA(DensityMixin, BaseEstimator):
         del head
         history: list[float] = []
         self.converged_ = False
-        bar = tqdm(range(self.max_iter), desc="MFA EM", disable=None, leave=False)
+        bar = progress(range(self.max_iter), desc="MFA EM", unit="iteration")
         for _ in bar:
             stats, ll, n = _e_step(data, lowrank.prepare(*params))
             history.append(ll / n)

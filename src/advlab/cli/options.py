@@ -21,15 +21,16 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 
 def flag_of(command: click.Command, param: str, override: bool = False) -> str:
-    """How the user set library parameter ``param`` in ``command``: its option (``--steps``),
-    its argument (``KIND``), ``--set param`` for a value set by ``--set`` (``override``),
-    or ``param`` itself."""
-    if override and any(p.name == "sets" for p in command.params):
+    """How the user sets library parameter ``param`` in ``command``: its option (``--steps``),
+    its argument (``KIND``), ``--set param`` for a value set by ``--set`` (``override``) or
+    for a config field that has no option of its own, or ``param`` itself."""
+    takes_sets = any(p.name == "sets" for p in command.params)
+    if override and takes_sets:
         return f"--set {param}"
     for p in command.params:
         if p.name == param:
             return p.opts[0] if isinstance(p, click.Option) else p.human_readable_name
-    return param
+    return f"--set {param}" if takes_sets else param
 
 
 class AdvlabCommand(click.Command):

@@ -19,11 +19,11 @@ import os
 from pathlib import Path
 
 import torch
-from tqdm import tqdm
 
 from advlab.data.real import fetch_or_explain, require_root
 from advlab.data.source import Source
 from advlab.errors import AdvlabError
+from advlab.progress import progress
 
 SIZE = 64
 FILES = [
@@ -151,7 +151,7 @@ def _decode(folder: Path, files: list[str], idx: torch.Tensor) -> torch.Tensor:
     from torchvision.transforms import functional as F
 
     out = torch.empty((len(idx), 3, SIZE, SIZE), dtype=torch.uint8)
-    for j, i in enumerate(tqdm(idx.tolist(), desc="celeba images", disable=None, leave=False)):
+    for j, i in enumerate(progress(idx.tolist(), desc="celeba images")):
         path = folder / files[i]
         try:
             with Image.open(path) as im:

@@ -17,11 +17,11 @@ import os
 from pathlib import Path
 
 import torch
-from tqdm import tqdm
 
 from advlab.data.real import require_root
 from advlab.data.source import Source
 from advlab.errors import AdvlabError
+from advlab.progress import progress
 
 RESIZE, CROP = 256, 224
 # (super-class, first ImageNet class, last ImageNet class), inclusive - Table 2.
@@ -79,7 +79,7 @@ def _decode(paths: list[str], idx: torch.Tensor) -> torch.Tensor:
     from torchvision.transforms import functional as F
 
     out = torch.empty((len(idx), 3, CROP, CROP), dtype=torch.uint8)
-    for j, i in enumerate(tqdm(idx.tolist(), desc="imagenet images", disable=None, leave=False)):
+    for j, i in enumerate(progress(idx.tolist(), desc="imagenet images")):
         try:
             with Image.open(paths[i]) as im:
                 img = F.center_crop(F.resize(im.convert("RGB"), RESIZE, antialias=True), [CROP, CROP])

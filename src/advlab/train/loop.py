@@ -21,10 +21,10 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
-from tqdm import tqdm
 
 from advlab.errors import AdvlabError
 from advlab.models import TRAINABLE, build_model, config_of
+from advlab.progress import progress
 from advlab.seeding import seed_everything
 from advlab.store import atomic_write_json, read_json, sha256_bytes
 from advlab.train import distributed as dd
@@ -185,8 +185,8 @@ def _run_epoch(c: _Ctx, prog: Progress, xtr: Tensor, ytr: Tensor) -> dict[str, f
     if c.info.main:  # rank 0's sums from before an interruption
         sums.update(prog.partial)
     c.net.train()
-    bar = tqdm(total=len(batches), initial=prog.step, desc=f"epoch {epoch + 1}/{cfg.epochs}",
-               leave=False, file=sys.stderr, disable=None if c.info.main else True)
+    bar = progress(total=len(batches), initial=prog.step, desc=f"epoch {epoch + 1}/{cfg.epochs}",
+                   unit="batch", disable=not c.info.main)
     t0 = time.perf_counter()
     for step in range(prog.step, len(batches)):
         torch.manual_seed(derive_seed(cfg.seed, epoch, step, c.info.rank))  # attack starts, dropout
@@ -226,7 +226,7 @@ def _end_epoch(c: _Ctx, prog: Progress, sums: dict[str, float], test: Data) -> N
         c.extra["metrics"] = metrics
         atomic_write_json(c.out / "metrics.json", {"history": prog.history})
         c.save_last(prog)
-        tqdm.write(_summary(metrics), file=sys.stderr)
+        print(_summary(metrics), file=sys.stderr, flush=True)
     dd.barrier(c.info)
 
 
@@ -288,7 +288,7 @@ def train(config: TrainConfig, out_dir: str | Path, *, train_data: Data | None =
     prog = try_resume(out, model, opt) or Progress()
     resumed = prog.epoch > 0 or prog.step > 0
     if resumed and info.main:
-        tqdm.write(f"resuming {out} at epoch {prog.epoch + 1}, batch {prog.step}", file=sys.stderr)
+        print(f"resuming {out} at epoch {prog.epoch + 1}, batch {prog.step}", file=sys.stderr, flush=True)
     c = _Ctx(config, out, info, device, model, dd.wrap(model, info, device), opt, extra)
     if prog.history:
         c.extra["metrics"] = prog.history[-1]

@@ -12,11 +12,11 @@ from typing import Any
 
 import numpy as np
 import torch
-from tqdm import tqdm
 
 from advlab.experiments.engine import RunContext, Stage
 from advlab.experiments.theory import figures
 from advlab.experiments.theory.config import GaussianConfig, TheoryConfig, Toy2dConfig
+from advlab.progress import progress
 from advlab.theory import linear2d
 from advlab.theory.boundary import boundary_distance, gaussian_pair_distance, table_distance
 from advlab.theory.gaussian import (
@@ -80,7 +80,7 @@ def theorem2(cfg: GaussianConfig, g: torch.Generator) -> tuple[dict[str, Any], d
     curves: dict[str, dict[float, Any]] = {"relaxed": {}, "per_sample": {}}
     worst, mu_err = 0.0, 0.0
     jobs = [(d, e) for d in cfg.dims for e in cfg.eps]
-    for d, eps in tqdm(jobs, desc="theorem 2 (relaxed)", disable=None, leave=False):
+    for d, eps in progress(jobs, desc="theorem 2 (relaxed)"):
         m = model_for(d, torch.Generator().manual_seed(g.initial_seed() + d))
         closed, lam = robust_covariance(m.sigma, eps)
         fit = robust_mle_relaxed(m.mu, m.sigma, eps)
@@ -92,7 +92,7 @@ def theorem2(cfg: GaussianConfig, g: torch.Generator) -> tuple[dict[str, Any], d
         if d == 2:
             curves["relaxed"][eps] = fit.sigma.numpy()
     ps_jobs = [(d, n, e) for d, n in zip(cfg.dims, cfg.per_sample_n, strict=True) for e in cfg.per_sample_eps]
-    for d, n, eps in tqdm(ps_jobs, desc="theorem 2 (per-sample)", disable=None, leave=False):
+    for d, n, eps in progress(ps_jobs, desc="theorem 2 (per-sample)"):
         m = model_for(d, torch.Generator().manual_seed(g.initial_seed() + d))
         x = m.sample_centred(n, g)
         fit = robust_mle_per_sample(x, eps)
@@ -178,7 +178,7 @@ def toy2d_study(out: Path, cfg: Toy2dConfig, seed: int) -> dict[str, Any]:
     rng = np.random.default_rng(seed)
     problems = eight_problems()
     samples, dists, rows = {}, {}, {}
-    for key, p in tqdm(problems.items(), desc="toy2d distances", disable=None, leave=False):
+    for key, p in progress(problems.items(), desc="toy2d distances"):
         x, y = p.sample(cfg.n_per_class, rng)
         d = boundary_distance(p, x, grid=cfg.contour_grid)
         samples[key], dists[key] = (x, y), (d, y)
