@@ -16,7 +16,7 @@ SRC = Path(__file__).resolve().parents[1] / "src" / "advlab"
 #: lowest first; a module may import its own layer and the layers before it
 LAYERS: list[tuple[str, ...]] = [
     ("errors", "provenance", "schema"),
-    ("store", "seeding", "overrides", "tensorfile", "progress"),
+    ("store", "seeding", "overrides", "tensorfile", "progress", "precision"),
     ("report",),
     ("data",),
     ("models",),

@@ -5,6 +5,11 @@ one chunk at a time; ``_run_min`` when the whole input is needed at once);
 the base owns the common work, as in foolbox 3: validating inputs, putting the model in
 eval mode (restored after), splitting a list of eps, and verifying every result
 (``||delta|| <= eps + 1e-6``, inside the box, success recomputed on the returned tensors).
+
+A model run with the speed paths (:class:`advlab.precision.FastModel`: bf16 / fp16 autocast,
+channels-last) is attacked as it is: its forward and backward run in the low precision, while
+the steps, norms and projections work on float32 tensors and the clean predictions and the
+verification use the model in float32 (:func:`predict_logits`).
 """
 
 from __future__ import annotations
@@ -21,6 +26,7 @@ from advlab.attacks.mode import eval_mode
 from advlab.attacks.sanity import warn
 from advlab.attacks.threat import Bounds, Box, check_box, check_eps, norms, resolve_box
 from advlab.errors import AdvlabError, bad_argument
+from advlab.precision import follow_model, full_precision, model_device
 
 TOL = 1e-6
 
@@ -61,10 +67,19 @@ class AttackResult:
 
 @torch.no_grad()
 def predict_logits(model: nn.Module, x: Tensor, batch_size: int = 512) -> Tensor:
-    """Logits (N, K) of ``model`` on ``x`` (N, ...), in batches, without gradients."""
+    """Logits (N, K) of ``model`` on ``x`` (N, ...), in batches, without gradients.
+
+    Each batch runs on the model's device; the logits come back on ``x``'s device.
+    Always float32: a model run in a low precision (:class:`advlab.precision.FastModel`) is
+    evaluated here without autocast, so every decision made from these logits (clean
+    predictions, the verification of success, accuracy) is a float32 decision.
+    """
+    model = full_precision(model)
+    dev = model_device(model) or x.device
     if len(x) == 0:
-        return model(x)
-    return torch.cat([model(x[i:i + batch_size]) for i in range(0, len(x), batch_size)])
+        return model(x.to(dev)).to(x.device)
+    return torch.cat([model(x[i:i + batch_size].to(dev)).to(x.device)
+                      for i in range(0, len(x), batch_size)])
 
 
 def looks_like_probabilities(logits: Tensor) -> bool:
@@ -141,6 +156,17 @@ def verify(model: nn.Module, x: Tensor, y: Tensor, x_adv: Tensor, target: Tensor
     return success, n
 
 
+def _on_model_device(model: nn.Module, x: Tensor, y: Tensor, target: Tensor | None
+                     ) -> tuple[Tensor, Tensor, Tensor | None]:
+    """x (N, C, H, W), y (N,) and target (N,) detached and moved to the model's device: an
+    attack runs where its model is, and its result lives there too."""
+    if not isinstance(x, Tensor) or not isinstance(y, Tensor):
+        return x, y, target  # validate_inputs names the bad argument
+    xs, ys, ts = follow_model(model, x.detach(), y.detach(), target)
+    assert xs is not None and ys is not None
+    return xs, ys, ts
+
+
 class Attack:
     """Base of every attack: keyword-only hyper-parameters stored unchanged in ``.config``."""
 
@@ -166,7 +192,7 @@ class FixedEpsAttack(Attack):
         eps_list = [check_eps(e) for e in (eps if isinstance(eps, Sequence) else [eps])]
         if not eps_list:
             raise bad_argument("eps", eps, "a number >= 0 or a non-empty list of them")
-        x, y = x.detach(), y.detach()
+        x, y, target = _on_model_device(model, x, y, target)
         bounds = resolve_box(self.box, x)
         results: dict[float, AttackResult] = {}
         with eval_mode(model):
@@ -227,11 +253,12 @@ class MinNormAttack(Attack):
                  target: Tensor | None = None, init: Tensor | None = None) -> AttackResult:
         """Find small adversarial perturbations of ``x`` (N,C,H,W); ``init`` (N,C,H,W) optional
         adversarial starting points (used where they are adversarial)."""
-        x, y = x.detach(), y.detach()
+        x, y, target = _on_model_device(model, x, y, target)
         with eval_mode(model):
             clean = is_adversarial(validate_inputs(model, x, y, target, self.box), y, target)
         if init is not None and init.shape != x.shape:
             raise bad_argument("init", tuple(init.shape), f"starting points of shape {tuple(x.shape)}")
+        init = None if init is None else follow_model(model, init.detach())[0]
         bounds = resolve_box(self.box, x)
         with eval_mode(model):
             x_adv = self._run_min(model, x, y, target, bounds, init)
