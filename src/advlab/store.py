@@ -228,13 +228,13 @@ class RunDir:
         """
         marker = self.root / name / "DONE.json"
         if marker.exists() and not self.force:
-            return read_json(marker)["result"]  # type: ignore[no-any-return]
+            return read_json(marker)["result"]
         if self.force and marker.exists():
             marker.unlink()
         d = self.stage_dir(name)
         result = fn(d)
         atomic_write_json(marker, {"stage": name, "result": result})
-        return read_json(marker)["result"]  # type: ignore[no-any-return]
+        return read_json(marker)["result"]
 
     def write_config(self, config: Any) -> None:
         atomic_write_json(self.root / "config.json", config)

@@ -25,7 +25,7 @@ two already fitted MFAs it is ready at once, as before (no ``fit`` needed).
 from __future__ import annotations
 
 import math
-from typing import Any
+from typing import Any, TypeGuard
 
 import numpy as np
 import torch
@@ -43,7 +43,7 @@ MODES = ("exact", "max_component")
 _FIELDS = ("log_weights", "means", "factors", "noise", "chol", "logdet")
 
 
-def _fitted(m: Any) -> bool:
+def _fitted(m: Any) -> TypeGuard[MFA]:
     return isinstance(m, MFA) and hasattr(m, "means_")
 
 
@@ -77,7 +77,7 @@ class BayesOptimalClassifier(ClassifierMixin, BaseEstimator, nn.Module):
         self.mode = mode
         if _fitted(mfa0) and _fitted(mfa1):  # ready-made (the historical form)
             _check_mode(mode)
-            self._install(mfa0, mfa1, np.array([0, 1]))  # type: ignore[arg-type]
+            self._install(mfa0, mfa1, np.array([0, 1]))
 
     def __sklearn_tags__(self) -> Any:
         tags = super().__sklearn_tags__()

@@ -97,11 +97,10 @@ class LDGrad(MinNormAttack):
         self._out_dtype = x.dtype
         with torch.no_grad():
             for chunk in torch.arange(len(x)).split(self.config["batch_size"]):
-                b = None if bounds is None else tuple(
-                    t[chunk].reshape(len(chunk), -1).to(model.dtype) if t.dim()
-                    else t.to(model.dtype) for t in bounds)
+                b = None if bounds is None else (_flat_rows(bounds[0], chunk, model.dtype),
+                                                 _flat_rows(bounds[1], chunk, model.dtype))
                 x0 = model._flat(x[chunk])
-                adv = self._attack(model, x0, y[chunk].to(x0.device), b)  # type: ignore[arg-type]
+                adv = self._attack(model, x0, y[chunk].to(x0.device), b)
                 out[chunk] = adv.reshape(out[chunk].shape).to(x.dtype)
         return out
 
@@ -213,6 +212,11 @@ class LDGrad(MinNormAttack):
         logits in the caller's dtype (with D = 1e-6, float32 rounding of x alone moves a
         log-likelihood by ~0.01 nats, and float32 logits near 500 resolve 3e-5)."""
         return model(x.to(self._out_dtype)).argmax(1) != y
+
+
+def _flat_rows(t: Tensor, rows: Tensor, dtype: torch.dtype) -> Tensor:
+    """A bound's rows ``rows`` flattened to (len(rows), d) in ``dtype``; a scalar bound as is."""
+    return t[rows].reshape(len(rows), -1).to(dtype) if t.dim() else t.to(dtype)
 
 
 def _rows(v: Tensor, rows: Tensor, n: int) -> Tensor:

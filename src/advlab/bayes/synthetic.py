@@ -190,7 +190,7 @@ class SyntheticPair:
                    meta["variant"], meta.get("provenance", {}))
 
 
-class _Stream(IterableDataset):  # type: ignore[type-arg]
+class _Stream(IterableDataset):
     def __init__(self, pair: SyntheticPair, batch_size: int, seed: int) -> None:
         self.pair, self.batch_size, self.seed = pair, batch_size, seed
 

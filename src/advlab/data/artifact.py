@@ -248,7 +248,7 @@ def read_card(path: str | os.PathLike[str]) -> dict[str, Any]:
     vr = card.get("value_range")
     if vr is not None and not vr[0] < vr[1]:
         raise AdvlabError(f"{p}: value_range: got {vr}; expected [low, high] with low < high")
-    return card  # type: ignore[no-any-return]
+    return card
 
 
 def declared_range(card: dict[str, Any]) -> tuple[float, float] | None:

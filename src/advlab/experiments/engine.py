@@ -286,7 +286,7 @@ def run_recipe(recipe: Recipe, out: str | Path, *, config: Any, seed: int, comma
     atomic_write_json(out / "results.json", results)
     recipe.report(ctx, results)
     progress.emit(f"done in {_clock(time.monotonic() - progress.t0)}: {out / 'report.html'}")
-    return results  # type: ignore[no-any-return]
+    return results
 
 
 __all__ = ["FORMAT", "Progress", "Recipe", "RunContext", "Stage", "clear", "command_line",

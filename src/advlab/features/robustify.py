@@ -182,6 +182,7 @@ def image_init_indices(
 
 def _features(model: nn.Module, x: torch.Tensor) -> torch.Tensor:
     """g(x): the source model's penultimate representation, (N, C, H, W) -> (N, D)."""
+    # nn.Module types any attribute as Tensor | Module; features(x) is every advlab model's method
     out: torch.Tensor = model.features(x)  # type: ignore[operator]
     return out
 

@@ -25,6 +25,7 @@ Contents:
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
@@ -259,14 +260,14 @@ class RobustFit:
     iterations: int
 
 
-def _lbfgs(params: list[Tensor], objective: object, max_iter: int) -> tuple[float, int]:
+def _lbfgs(params: list[Tensor], objective: Callable[[], Tensor], max_iter: int) -> tuple[float, int]:
     """Minimise ``objective()`` (a closure returning a scalar with grad) with L-BFGS."""
     opt = torch.optim.LBFGS(params, lr=1.0, max_iter=max_iter, tolerance_grad=1e-12,
                             tolerance_change=1e-15, history_size=20, line_search_fn="strong_wolfe")
 
     def closure() -> Tensor:
         opt.zero_grad()
-        loss: Tensor = objective()  # type: ignore[operator]
+        loss = objective()
         loss.backward()
         return loss
 

@@ -5,10 +5,11 @@ from __future__ import annotations
 import math
 import re
 from dataclasses import asdict, dataclass, field, fields
-from typing import Any, Literal
+from typing import Any, Literal, cast
 
 from advlab.errors import AdvlabError, bad_argument
 from advlab.overrides import parse_number
+from advlab.precision import PRECISIONS
 
 Norm = Literal["l2", "linf"]
 _ADV_RE = re.compile(r"^\s*([A-Za-z0-9_]+)\s*:\s*([^:]+?)\s*$")
@@ -77,7 +78,7 @@ def parse_adv(spec: str) -> tuple[Norm, float]:
         raise bad_argument("adv", spec, expected, f"{raw!r} is not a finite number") from None
     if eps < 0:
         raise bad_argument("adv", spec, expected, "eps must be >= 0")
-    return norm, eps  # type: ignore[return-value]
+    return cast(Norm, norm), eps  # checked above: 'l2' or 'linf'
 
 
 def parse_kwargs(spec: str | None) -> dict[str, Any]:
@@ -98,9 +99,9 @@ def parse_kwargs(spec: str | None) -> dict[str, Any]:
 def _scalar(s: str) -> Any:
     if s.lower() in ("true", "false"):
         return s.lower() == "true"
-    for cast in (int, float):
+    for convert in (int, float):
         try:
-            return cast(s)
+            return convert(s)
         except ValueError:
             pass
     return s
@@ -131,6 +132,12 @@ class TrainConfig:
             random start, at the adversary's norm and eps (``robust_eval_eps`` overrides).
         checkpoint_every_steps: also write ``last/`` every K steps (0: only every
             ``checkpoint_every_seconds`` seconds and at each epoch's end).
+        precision: ``fp32``, ``bf16`` or ``fp16``: the forward and backward passes (the
+            model's and the adversary's) run under autocast in that dtype
+            (:mod:`advlab.precision`); fp16 scales the loss (``torch.amp.GradScaler``, whose
+            scale restarts at a resume). The weights and the optimizer stay float32.
+        channels_last: convolution weights and inputs in the channels-last memory format.
+        compile: run the model through ``torch.compile``.
     """
 
     dataset: str = "mnist5k"
@@ -157,6 +164,9 @@ class TrainConfig:
     eval_batch_size: int = 500
     checkpoint_every_steps: int = 0
     checkpoint_every_seconds: float = 60.0
+    precision: Literal["fp32", "bf16", "fp16"] = "fp32"
+    channels_last: bool = False
+    compile: bool = False
 
     def __post_init__(self) -> None:
         if isinstance(self.adversarial, dict):
@@ -188,6 +198,9 @@ class TrainConfig:
                self.robust_eval_norm, "l2 or linf")
         _check(self.robust_eval_eps is None or (_finite(self.robust_eval_eps) and self.robust_eval_eps >= 0),
                "robust_eval_eps", self.robust_eval_eps, "a finite number >= 0")
+        _check(self.precision in PRECISIONS, "precision", self.precision, ", ".join(PRECISIONS))
+        _check(isinstance(self.channels_last, bool), "channels_last", self.channels_last, "true or false")
+        _check(isinstance(self.compile, bool), "compile", self.compile, "true or false")
         if self.robust_eval_subset and self.adversarial is None and self.robust_eval_eps is None:
             raise AdvlabError("robust_eval_subset: needs robust_eval_eps (no adversary to copy "
                               "eps from)", param="robust_eval_subset")

@@ -61,7 +61,7 @@ def all_sum(info: DistInfo, values: list[float], device: str) -> list[float]:
         return values
     t = torch.tensor(values, dtype=torch.float64, device=device)
     dist.all_reduce(t)
-    return t.tolist()  # type: ignore[no-any-return]
+    return t.tolist()
 
 
 def wrap(model: nn.Module, info: DistInfo, device: str) -> nn.Module:

@@ -141,7 +141,7 @@ def profile(net: Net, batch: int = 2) -> Profile:
         state = sum(_nbytes(p) for p in params) + sum(_nbytes(b) for b in model.buffers())
         saved = _Saved({p.untyped_storage()._cdata for p in params})
         x = torch.zeros((batch, *net.in_shape), dtype=net.dtype, device=_device(model))
-        out[kind] = (*_count(model, x, kind, saved), saved)  # type: ignore[arg-type]
+        out[kind] = (*_count(model, x, kind, saved), saved)
     s = net.scale / batch
     (fwd, bwd_t, sv_t), (_, bwd_g, sv_g) = out["train"], out["grad"]
     return Profile(fwd * s, bwd_t * s, bwd_g * s, sv_t.bytes * s, sv_g.bytes * s,

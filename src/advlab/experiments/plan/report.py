@@ -50,8 +50,9 @@ def dataset_facts(name: str, data_root: str | None = None) -> DatasetFacts:
         if info is None:
             raise
     else:
-        shape = tuple(tr.fetch(tr.index[:1]).shape[1:])
-        return DatasetFacts(name, shape, len(tr), len(te), len(tr.classes), tr.counts())  # type: ignore[arg-type]
+        c, h, w = tr.fetch(tr.index[:1]).shape[1:]
+        shape = (c, h, w)
+        return DatasetFacts(name, shape, len(tr), len(te), len(tr.classes), tr.counts())
     notes = [f"{name}: files not read (no --data-root); sizes from the registry"]
     n_classes = len(info.classes)
     n_train, n_test = info.n_train, info.n_test

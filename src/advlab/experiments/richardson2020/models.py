@@ -109,6 +109,7 @@ def select_rbf(train_data: Data, val_data: Data, cfg: RichardsonConfig
             break
     assert best is not None  # svm_gammas is validated non-empty
     acc, factor, model = best
-    support: Tensor = model.support_vectors  # type: ignore[assignment]
+    support = model.support_vectors
+    assert isinstance(support, Tensor)  # fit_svm returns an SVMModule
     return model, {"gamma": factor * scale, "gamma_factor": factor, "val_accuracy": acc,
                    "n_support": int(support.shape[0]), "search": search}

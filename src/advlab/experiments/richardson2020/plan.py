@@ -17,7 +17,7 @@ import functools
 import math
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import torch
 from torch.utils.flop_counter import FlopCounterMode
@@ -53,11 +53,11 @@ def allconv(width: int, shape: tuple[int, int, int]) -> Net:
 
 
 def svm(kind: str, n_support: int, shape: tuple[int, int, int]) -> Net:
-    from advlab.models.svm import SVMModule
+    from advlab.models.svm import Kind, SVMModule  # SVMModule checks kind
 
     def build(device: str) -> torch.nn.Module:
         with torch.device(device):
-            return SVMModule(shape, 2, kind=kind, n_support=n_support, n_outputs=1)  # type: ignore[arg-type]
+            return SVMModule(shape, 2, kind=cast(Kind, kind), n_support=n_support, n_outputs=1)
 
     return Net(f"{kind}_svm({n_support:,} support vectors) {'x'.join(map(str, shape))}", build,
                shape, F64)
@@ -139,7 +139,8 @@ class Planner:
         counts = f.train_counts or [f.n_train // 2, f.n_train - f.n_train // 2]
         n = sum(counts)
         if 0 < self.cfg.real_train_limit < n:
-            return tuple(round(c * self.cfg.real_train_limit / n) for c in counts)  # type: ignore[return-value]
+            n0, n1 = (round(c * self.cfg.real_train_limit / n) for c in counts)
+            return n0, n1
         return counts[0], counts[1]
 
     # ------------------------------------------------------------------ work units

@@ -31,7 +31,7 @@ from advlab.theory.gaussian import (
     worst_case_cosine,
     worst_case_cosine_numeric,
 )
-from advlab.theory.toy2d import Table, asymmetric_elliptical, eight_problems
+from advlab.theory.toy2d import Mixture, Table, asymmetric_elliptical, eight_problems
 
 FIG4_MU = (1.0, 0.3)
 FIG4_SIGMA = (1.0, 0.05)
@@ -166,8 +166,9 @@ def observation1(cfg: Toy2dConfig, rng: np.random.Generator) -> dict[str, Any]:
     med = {}
     for s in cfg.obs1_sigma1:
         p = asymmetric_elliptical(s)
+        assert isinstance(p.p1, Mixture) and isinstance(p.p2, Mixture)  # two Gaussians
         x = p.p1.sample(cfg.obs1_n, rng)
-        med[str(s)] = float(np.median(gaussian_pair_distance(p.p1, p.p2, x)))  # type: ignore[arg-type]
+        med[str(s)] = float(np.median(gaussian_pair_distance(p.p1, p.p2, x)))
     vals = [med[str(s)] for s in cfg.obs1_sigma1]
     return {"sigma1": list(cfg.obs1_sigma1), "median_distance": med,
             "monotone": bool(all(a > b for a, b in zip(vals, vals[1:], strict=False)))}
