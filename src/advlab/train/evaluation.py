@@ -8,6 +8,7 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
+from advlab.precision import full_precision
 from advlab.train import distributed as dd
 from advlab.train.config import TrainConfig
 from advlab.train.data import derive_seed
@@ -15,7 +16,7 @@ from advlab.train.data import derive_seed
 
 @torch.no_grad()
 def _correct(model: nn.Module, x: Tensor, y: Tensor, batch: int, device: str) -> int:
-    hits = 0
+    hits, model = 0, full_precision(model)  # accuracy is decided in float32
     for i in range(0, len(x), batch):
         xb, yb = x[i:i + batch].to(device), y[i:i + batch].to(device)
         hits += int((model(xb).argmax(1) == yb).sum())
@@ -35,7 +36,7 @@ def _robust_correct(model: nn.Module, x: Tensor, y: Tensor, cfg: TrainConfig, de
         x_adv = pgd_perturb(model, xb, yb, norm=norm, eps=eps, steps=steps,
                             step_size=2.5 * eps / steps, random_start=True)
         with torch.no_grad():
-            hits += int((model(x_adv).argmax(1) == yb).sum())
+            hits += int((full_precision(model)(x_adv).argmax(1) == yb).sum())
     return hits
 
 
@@ -44,7 +45,9 @@ def evaluate(model: nn.Module, x: Tensor, y: Tensor, cfg: TrainConfig, info: dd.
     """Test accuracy (and robust accuracy on the first ``robust_eval_subset`` points).
 
     Args:
-        model: the unwrapped model; put in eval mode here, restored afterwards.
+        model: the model (not DDP-wrapped; with its speed paths, :mod:`advlab.precision`:
+            the attack runs in its precision, accuracy is decided in float32); put in eval
+            mode here, restored afterwards.
         x, y: test set (N, C, H, W), (N,).
 
     Returns:

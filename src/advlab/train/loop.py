@@ -24,6 +24,7 @@ from torch import Tensor, nn
 
 from advlab.errors import AdvlabError
 from advlab.models import TRAINABLE, build_model, config_of
+from advlab.precision import device_type, speed_paths
 from advlab.progress import progress
 from advlab.seeding import seed_everything
 from advlab.store import atomic_write_json, read_json, sha256_bytes
@@ -155,10 +156,14 @@ class _Ctx:
     """Everything an epoch needs, bundled so helpers stay short."""
 
     def __init__(self, cfg: TrainConfig, out: Path, info: dd.DistInfo, device: str,
-                 model: nn.Module, net: nn.Module, opt: torch.optim.Optimizer,
-                 extra: dict[str, Any]) -> None:
+                 model: nn.Module, opt: torch.optim.Optimizer, extra: dict[str, Any]) -> None:
         self.cfg, self.out, self.info, self.device = cfg, out, info, device
-        self.model, self.net, self.opt, self.extra = model, net, opt, extra
+        self.model, self.opt, self.extra = model, opt, extra
+        # the speed paths (autocast, channels-last, compile) around the saved model; DDP outside
+        self.fast = speed_paths(model, precision=cfg.precision, channels_last=cfg.channels_last,
+                                compile=cfg.compile)
+        self.net = dd.wrap(self.fast, info, device)
+        self.scaler = torch.amp.GradScaler(device_type(device), enabled=cfg.precision == "fp16")
         self.last_save = time.monotonic()
 
     def due(self, step: int) -> bool:
@@ -194,10 +199,11 @@ def _run_epoch(c: _Ctx, prog: Progress, xtr: Tensor, ytr: Tensor) -> dict[str, f
         idx = batches[step]
         x = augment(xtr[idx].to(c.device, non_blocking=True), cfg.augment, gen)
         y = ytr[idx].to(c.device, non_blocking=True)
-        loss, logits = _loss(cfg, c.net, c.model, x, y)
+        loss, logits = _loss(cfg, c.net, c.fast, x, y)
         c.opt.zero_grad(set_to_none=True)
-        loss.backward()
-        c.opt.step()
+        c.scaler.scale(loss).backward()  # fp16: a scaled loss; otherwise loss.backward()
+        c.scaler.step(c.opt)
+        c.scaler.update()
         sums["loss"] += float(loss.detach()) * len(y)
         sums["correct"] += float((logits.detach().argmax(1) == y).sum())
         sums["count"] += len(y)
@@ -219,7 +225,7 @@ def _end_epoch(c: _Ctx, prog: Progress, sums: dict[str, float], test: Data) -> N
                                "train_loss": loss / max(count, 1), "train_acc": correct / max(count, 1),
                                "train_seconds": sums["seconds"],
                                "train_images_per_s": count / max(sums["seconds"], 1e-9)}
-    metrics.update(evaluate(c.model, test[0], test[1], c.cfg, c.info, c.device, prog.epoch))
+    metrics.update(evaluate(c.fast, test[0], test[1], c.cfg, c.info, c.device, prog.epoch))
     prog.history.append(metrics)
     prog.epoch, prog.step, prog.partial = prog.epoch + 1, 0, {}
     if c.info.main:
@@ -289,7 +295,7 @@ def train(config: TrainConfig, out_dir: str | Path, *, train_data: Data | None =
     resumed = prog.epoch > 0 or prog.step > 0
     if resumed and info.main:
         print(f"resuming {out} at epoch {prog.epoch + 1}, batch {prog.step}", file=sys.stderr, flush=True)
-    c = _Ctx(config, out, info, device, model, dd.wrap(model, info, device), opt, extra)
+    c = _Ctx(config, out, info, device, model, opt, extra)
     if prog.history:
         c.extra["metrics"] = prog.history[-1]
     while prog.epoch < config.epochs:
