@@ -6,7 +6,8 @@ box that adversarial images must stay in:
 * ``(lo, hi)`` floats - the usual image box, ``(0.0, 1.0)`` by default;
 * ``None`` - unbounded (synthetic MFA samples that already leave [0, 1]);
 * ``"per-sample"`` - per coordinate ``[min(0, x0), max(1, x0)]``, i.e. the image box
-  widened just enough to contain the clean point (see DESIGN.md, known pitfalls).
+  widened just enough to contain the clean point (synthetic samples are never clipped,
+  so they may start outside [0, 1]; docs/attacks.md).
 """
 
 from __future__ import annotations
@@ -36,7 +37,7 @@ def check_norm(norm: object) -> str:
 def check_eps(eps: object, name: str = "eps") -> float:
     """Return ``eps`` as a float if it is a finite number >= 0, else raise AdvlabError."""
     try:
-        value = float(eps)  # type: ignore[arg-type]
+        value = float(eps)  # type: ignore[arg-type]  # any object: float() raises, caught below
     except (TypeError, ValueError):
         raise bad_argument(name, eps, "a number >= 0") from None
     if not math.isfinite(value) or value < 0:
@@ -47,7 +48,7 @@ def check_eps(eps: object, name: str = "eps") -> float:
 def check_box(box: object) -> Box:
     """Validate a box specification: ``(lo, hi)`` with lo < hi, ``None`` or ``"per-sample"``."""
     if box is None or box == "per-sample":
-        return box  # type: ignore[return-value]
+        return box
     if isinstance(box, (tuple, list)) and len(box) == 2:
         lo, hi = float(box[0]), float(box[1])
         if math.isfinite(lo) and math.isfinite(hi) and lo < hi:
@@ -65,7 +66,7 @@ def resolve_box(box: Box, x0: Tensor) -> Bounds:
         return None
     if box == "per-sample":
         return x0.clamp(max=0.0), x0.clamp(min=1.0)
-    lo, hi = box  # type: ignore[misc]
+    lo, hi = box
     return (torch.tensor(lo, dtype=x0.dtype, device=x0.device),
             torch.tensor(hi, dtype=x0.dtype, device=x0.device))
 
