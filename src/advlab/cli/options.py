@@ -154,6 +154,30 @@ def points_options(f: F) -> F:
     return f
 
 
+def precision_options(f: F) -> F:
+    """The GPU speed paths (:mod:`advlab.precision`): --precision fp32|bf16|fp16 (autocast for
+    the model's forward and backward), --channels-last, --compile. ``speed(kw)`` pops them."""
+    for deco in reversed([
+        _option("--precision", type=click.Choice(["fp32", "bf16", "fp16"]), default="fp32",
+                show_default=True,
+                help="Run the model's forward and backward passes under autocast in this dtype. "
+                     "Attack steps, norms, projections and every verification of success stay "
+                     "float32."),
+        _option("--channels-last", is_flag=True,
+                help="Channels-last memory format for convolution weights and images (faster "
+                     "convolutions on GPUs)."),
+        _option("--compile", "compile_model", is_flag=True,
+                help="Run the model through torch.compile (slow to start; pays off on long runs).")]):
+        f = deco(f)
+    return f
+
+
+def speed(kw: dict[str, Any]) -> dict[str, Any]:
+    """Pop the :func:`precision_options`: ``{"precision", "channels_last", "compile"}``."""
+    return {"precision": kw.pop("precision"), "channels_last": kw.pop("channels_last"),
+            "compile": kw.pop("compile_model")}
+
+
 def points(kw: dict[str, Any]) -> dict[str, Any]:
     """Pop the :func:`points_options` that make an ``advlab.evaluate.protocol.Points``."""
     out = {k: kw.pop(k) for k in ("checkpoint", "dataset", "split", "n", "seed", "trust_unverified")}
@@ -244,5 +268,5 @@ def given(ctx: click.Context, name: str) -> bool:
 __all__ = ["AdvlabCommand", "AdvlabGroup", "EpsType", "SeedType", "command_line", "points",
            "points_options", "flag_of", "config_option", "data_root_env", "data_root_option", "device_option",
            "echo_json", "figure_format_option", "force_option", "formats", "given",
-           "json_option", "out_option", "parse_sets", "resolve_device", "saved_run",
-           "seed_option", "set_option", "trust_unverified_option"]
+           "json_option", "out_option", "parse_sets", "precision_options", "resolve_device",
+           "saved_run", "seed_option", "set_option", "speed", "trust_unverified_option"]

@@ -25,6 +25,7 @@ from advlab.cli.options import (
     json_option,
     out_option,
     parse_sets,
+    precision_options,
     resolve_device,
     seed_option,
     set_option,
@@ -65,10 +66,11 @@ _FIELDS = {"dataset": "dataset", "test_dataset": "test_dataset", "model": "model
            "weight_decay": "weight_decay", "lr_drop_factor": "lr_drop_factor", "augment": "augment",
            "seed": "seed", "robust_eval_subset": "robust_eval_subset",
            "robust_eval_steps": "robust_eval_steps", "checkpoint_every": "checkpoint_every_steps",
-           "checkpoint_seconds": "checkpoint_every_seconds"}
+           "checkpoint_seconds": "checkpoint_every_seconds", "precision": "precision",
+           "channels_last": "channels_last", "compile_model": "compile"}
 _ADV = ("adv", "trades", "adv_steps", "adv_step_size", "adv_random_start")
 #: TrainConfig field -> the option that sets it, where the names differ (for error messages)
-_OPTION_OF = {"checkpoint_every_steps": "checkpoint_every",
+_OPTION_OF = {"checkpoint_every_steps": "checkpoint_every", "compile": "compile_model",
               "checkpoint_every_seconds": "checkpoint_seconds", "lr_drop_epochs": "lr_drop",
               "robust_eval_norm": "robust_eval", "robust_eval_eps": "robust_eval",
               "adversarial.eps": "adv", "adversarial.norm": "adv", "adversarial.kind": "adv",
@@ -153,6 +155,7 @@ def build_config(ctx: click.Context, o: dict[str, Any], sets: tuple[str, ...],
 @click.option("--robust-eval-steps", type=int, default=20, show_default=True)
 @click.option("--checkpoint-every", type=int, default=0, show_default=True, help="Also checkpoint every K batches (0: time-based only).")
 @click.option("--checkpoint-seconds", type=float, default=60.0, show_default=True, help="Checkpoint mid-epoch at least this often.")
+@precision_options
 @set_option
 @config_option
 @out_option()
