@@ -43,6 +43,7 @@ from advlab.features.shards import (
     shard_file,
     wait_for_shards,
 )
+from advlab.precision import describe, speed_paths
 from advlab.store import atomic_path, check_out_dir, sha256_bytes, sha256_file
 
 Kind = Literal["robust", "nonrobust", "rand", "det"]
@@ -281,6 +282,9 @@ def construct_dataset(
     tol: float | None = None,
     force: bool = False,
     timeout_s: float | None = None,
+    precision: str = "fp32",
+    channels_last: bool = False,
+    compile: bool = False,
 ) -> Path:
     """Construct D_R / D_NR / D_rand / D_det from ``dataset`` and a source model.
 
@@ -301,6 +305,9 @@ def construct_dataset(
         device: ``cpu`` / ``cuda`` (under torchrun, ``cuda`` means ``cuda:LOCAL_RANK``).
         force: discard finished shards and the artifact, and recompute.
         timeout_s: how long rank 0 waits for other ranks' shards (None: forever).
+        precision, channels_last, compile: the source model's speed paths
+            (:func:`advlab.precision.speed_paths`); a setting other than the defaults is
+            recorded in the provenance and the construction key.
 
     Returns:
         ``out``, a dataset artifact folder (on every rank, once rank 0 has written it).
@@ -312,6 +319,7 @@ def construct_dataset(
     rank, world = dist_env()
     device = _rank_device(device, world)
     src = load_source(source_checkpoint, device)
+    fast = speed_paths(src.model, precision=precision, channels_last=channels_last, compile=compile)
     from advlab.data import load_dataset
 
     x_all, y_all = load_dataset(dataset, split=split, data_root=data_root)
@@ -323,6 +331,10 @@ def construct_dataset(
         check_classes(y_all[subset], num_classes, kind, dataset)
     classes = [str(c) for c in range(num_classes)] if int(y_all.max()) < num_classes else None
     prov = _provenance(kind, cfg, src, dataset, split, data_root, n, seed, shard_size)
+    if describe(fast) != describe(src.model):  # fp32 runs keep the keys they always had
+        prov["speed_paths"] = describe(fast)
+        prov["key"] = _plan_key({k: v for k, v in prov.items()
+                                 if k not in ("description", "optimizer", "key")})
     plan = ShardPlan(n=int(subset.numel()), shard_size=shard_size, key=prov["key"], seed=seed)
     existing = _card_key(out)
     if existing == plan.key and not force:
@@ -336,7 +348,7 @@ def construct_dataset(
     if force:
         for i in plan.mine(rank, world):
             shard_file(out / "shards", i).unlink(missing_ok=True)
-    compute = _compute_fn(kind, cfg, src.model, x_all, y_all, subset, num_classes, device)
+    compute = _compute_fn(kind, cfg, fast, x_all, y_all, subset, num_classes, device)
     run_shards(out / "shards", plan, compute, rank=rank, world_size=world, desc=f"construct {kind}",
                cuda=str(device).startswith("cuda"))
     if rank == 0:

@@ -21,6 +21,7 @@ from torch import nn
 
 from advlab.attacks.mode import eval_mode
 from advlab.errors import AdvlabError, bad_argument
+from advlab.precision import full_precision
 
 Mode = Literal["rand", "det"]
 
@@ -148,6 +149,9 @@ def relabel(
         generator: CPU generator for the targets (and the random start, if enabled).
         device: where to compute (default: the model's device).
         progress: called with the number of images finished after each batch.
+
+    A model run with the speed paths (:func:`advlab.precision.speed_paths`) attacks in its
+    precision; ``reached`` is decided by the model in float32.
     """
     from advlab.attacks.pgd import pgd_perturb
 
@@ -167,8 +171,8 @@ def relabel(
                 step_size=config.step_size, random_start=config.random_start, target=tb,
                 loss="ce", box=(0.0, 1.0), generator=generator,
             )
-            with torch.no_grad():
-                reached.append((model(xa).argmax(dim=1) == tb).cpu())
+            with torch.no_grad():  # success is judged in float32 (advlab.precision)
+                reached.append((full_precision(model)(xa).argmax(dim=1) == tb).cpu())
             norms.append((xa - xb).flatten(1).norm(dim=1).cpu())
             outs.append(xa.to(x.device))
             if progress is not None:

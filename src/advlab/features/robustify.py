@@ -42,6 +42,7 @@ from torch import nn
 
 from advlab.attacks.mode import eval_mode
 from advlab.errors import AdvlabError, bad_argument
+from advlab.precision import full_precision
 
 Init = Literal["image", "noise"]
 Optimizer = Literal["paper", "polyak"]
@@ -285,6 +286,23 @@ def _invert_batch(
     return best.x, RepDistance(best.dist, rel, evals, best.step)
 
 
+def _float32_distances(model: nn.Module, x: torch.Tensor, xr: torch.Tensor,
+                       d: RepDistance) -> RepDistance:
+    """For a model run in a low precision (:mod:`advlab.precision`), the distances of the
+    returned iterates xr (N, C, H, W) to g(x) recomputed in float32 (one gradient-free forward
+    of each); the inversion itself chose xr with its low-precision distances. Other models:
+    ``d`` unchanged."""
+    exact = full_precision(model)
+    if exact is model:
+        return d
+    with torch.no_grad():
+        target = _features(exact, x)
+        dist = (_features(exact, xr) - target).norm(dim=1)
+        ref = target.norm(dim=1)
+    rel = torch.where(ref > 0, dist / ref.clamp_min(1e-30), torch.full_like(dist, math.inf))
+    return RepDistance(dist, rel, d.grad_evals, d.best_step)
+
+
 def robustify(
     model: nn.Module,
     x: torch.Tensor,
@@ -320,6 +338,10 @@ def robustify(
         ``(x_r, rep_dist)``: x_r float32 in [0, 1], shape (N, C, H, W), each sample's
         iterate closest to g(x) in representation space; rep_dist its absolute and
         relative distances, gradient evaluations and step index (all on the CPU).
+
+    A model run with the speed paths (:func:`advlab.precision.speed_paths`: bf16 / fp16
+    autocast) computes g in that precision for every step; the steps, their normalisation
+    and the clipping are float32, and the distances returned are recomputed in float32.
     """
     if x.shape != x0.shape:
         raise bad_argument("x0", tuple(x0.shape), f"shape {tuple(x.shape)} to match x")
@@ -340,6 +362,7 @@ def robustify(
             xb = x[lo : lo + batch_size].to(device, torch.float32)
             x0b = x0[lo : lo + batch_size].to(device, torch.float32)
             xr, d = _invert_batch(model, xb, x0b, cfg)
+            d = _float32_distances(model, xb, xr, d)
             outs.append(xr.to(x.device))
             parts.append(RepDistance(*(t.cpu() for t in d)))
             if progress is not None:
