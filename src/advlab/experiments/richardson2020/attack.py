@@ -36,6 +36,7 @@ from torch import Tensor, nn
 from advlab.attacks import CWL2, FMN, AttackResult
 from advlab.attacks.threat import Box
 from advlab.evaluate import clean_accuracy, min_norm_stats
+from advlab.precision import follow_model, model_device
 
 
 @dataclass(frozen=True)
@@ -80,8 +81,11 @@ def opposite_class_start(model: nn.Module, x: Tensor, y: Tensor, x_ref: Tensor, 
     """For each x (N, C, H, W), the nearest ``x_ref`` point of the other class that ``model``
     assigns to that other class (x itself where there is none): FMN's ``init``.
 
-    ``x_ref`` (M, C, H, W) / ``y_ref`` (M,) are reference points (the training set).
+    ``x_ref`` (M, C, H, W) / ``y_ref`` (M,) are reference points (the training set). Computed
+    on the model's device; the starts come back on ``x``'s device.
     """
+    home, dev = x.device, model_device(model) or x.device
+    x, y, x_ref, y_ref = x.to(dev), y.to(dev), x_ref.to(dev), y_ref.to(dev)
     with torch.no_grad():
         pred = torch.cat([model(x_ref[i:i + batch_size]).argmax(1)
                           for i in range(0, len(x_ref), batch_size)])
@@ -92,7 +96,7 @@ def opposite_class_start(model: nn.Module, x: Tensor, y: Tensor, x_ref: Tensor, 
         j = d.argmin(1)
         has = torch.isfinite(d.gather(1, j[:, None]).squeeze(1))
         start = ref[j].view_as(x).to(x.dtype)
-    return torch.where(has.view(-1, *[1] * (x.dim() - 1)), start, x)
+    return torch.where(has.view(-1, *[1] * (x.dim() - 1)), start, x).to(home)
 
 
 def run_attacks(model: nn.Module, kind: str, x: Tensor, y: Tensor, s: AttackSettings,
@@ -116,9 +120,13 @@ def run_attacks(model: nn.Module, kind: str, x: Tensor, y: Tensor, s: AttackSett
 
 
 def evaluate_model(model: nn.Module, kind: str, x_test: Tensor, y_test: Tensor, n_attack: int,
-                   s: AttackSettings, ref: tuple[Tensor, Tensor] | None = None
-                   ) -> tuple[dict[str, Any], AttackResult]:
+                   s: AttackSettings, ref: tuple[Tensor, Tensor] | None = None,
+                   device: str | None = None) -> tuple[dict[str, Any], AttackResult]:
     """Clean accuracy on the test set, then the attacks on its first ``n_attack`` points.
+
+    The model is moved to ``device`` when given (the Bayes-optimal classifier and the SVMs
+    are built on the CPU); the attacks run on the model's device, the points follow it, and
+    the combined result lives there.
 
     Returns:
         (summary, combined result): summary holds ``clean_accuracy``,
@@ -126,8 +134,9 @@ def evaluate_model(model: nn.Module, kind: str, x_test: Tensor, y_test: Tensor, 
         ``n_attacked``, ``success_rate``, ``frac_pixels_within_5``, the histogram of
         per-pixel changes, and ``per_attack`` (mean L2 and success rate of each attack).
     """
-    model.eval()
-    xa, ya = x_test[:n_attack], y_test[:n_attack]
+    model = (model if device is None else model.to(device)).eval()
+    xa, ya = follow_model(model, x_test[:n_attack], y_test[:n_attack])
+    assert xa is not None and ya is not None
     results = run_attacks(model, kind, xa, ya, s, ref)
     best = combine(list(results.values()))
     stats = min_norm_stats(best, xa)

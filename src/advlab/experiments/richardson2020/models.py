@@ -30,13 +30,14 @@ Data = tuple[Tensor, Tensor]
 def train_cnn(d: Path, train_data: Data, val_data: Data, *, width: int, cfg: RichardsonConfig,
               device: str, epochs: int | None = None, adversarial: AdvConfig | None = None,
               label: str = "synthetic") -> tuple[nn.Module, float]:
-    """Train the all-conv CNN (resumable in ``d``); return (model in eval mode, val accuracy)."""
+    """Train the all-conv CNN (resumable in ``d``); return (model in eval mode, on ``device``,
+    where it is attacked too; val accuracy)."""
     tc = TrainConfig(dataset=label, model="allconv", model_kwargs={"width": int(width)},
                      epochs=epochs or cfg.cnn_epochs, batch_size=cfg.cnn_batch_size,
                      optimizer="adam", lr=cfg.cnn_lr, seed=cfg.seed, device=device,
                      adversarial=adversarial)
     res = train(tc, d, train_data=train_data, test_data=val_data)
-    model = res.model.cpu().eval()
+    model = res.model.eval()
     return model, float(res.final["test_acc"])
 
 

@@ -56,8 +56,8 @@ def load_examples(d: Path) -> tuple[Tensor, Tensor]:
 
 
 def _attacked(d: Path, model: nn.Module, kind: str, test: Data, n: int, s: AttackSettings,
-              ref: Data | None = None) -> dict[str, Any]:
-    summary, best = evaluate_model(model, kind, test[0], test[1], n, s, ref)
+              ref: Data | None = None, device: str | None = None) -> dict[str, Any]:
+    summary, best = evaluate_model(model, kind, test[0], test[1], n, s, ref, device)
     save_examples(d, test[0][:n], best.x_adv)
     summary.pop("hist_edges")
     return summary
@@ -69,10 +69,12 @@ def validation(syn_dir: Path, variant: str, cfg: RichardsonConfig) -> Data:
     return sample_split(pair_model, cfg.n_test, seed=derive_seed(cfg.seed, "validation"))
 
 
-def bayes_stage(d: Path, syn_dir: Path, variant: str, cfg: RichardsonConfig) -> dict[str, Any]:
-    """Attack the Bayes-optimal classifier of one variant on its test set."""
+def bayes_stage(d: Path, syn_dir: Path, variant: str, cfg: RichardsonConfig,
+                device: str = "cpu") -> dict[str, Any]:
+    """Attack the Bayes-optimal classifier of one variant on its test set (on ``device``)."""
     pair_model, _, test = load_variant(syn_dir, variant)
-    return _attacked(d, pair_model.classifier(), "bayes_optimal", test, cfg.n_attack, settings(cfg))
+    return _attacked(d, pair_model.classifier(), "bayes_optimal", test, cfg.n_attack, settings(cfg),
+                     device=device)
 
 
 def cnn_stage(d: Path, syn_dir: Path, models_dir: Path, variant: str, cfg: RichardsonConfig,
@@ -84,15 +86,17 @@ def cnn_stage(d: Path, syn_dir: Path, models_dir: Path, variant: str, cfg: Richa
     return {**_attacked(d, model, "cnn", test, cfg.n_attack, settings(cfg)), **info}
 
 
-def svm_stage(d: Path, syn_dir: Path, variant: str, kind: str, cfg: RichardsonConfig
-              ) -> dict[str, Any]:
-    """Fit the linear SVM, or search gamma for the RBF SVM; then attack it."""
+def svm_stage(d: Path, syn_dir: Path, variant: str, kind: str, cfg: RichardsonConfig,
+              device: str = "cpu") -> dict[str, Any]:
+    """Fit the linear SVM, or search gamma for the RBF SVM (scikit-learn, on the CPU); then
+    attack it on ``device``."""
     _, train, test = load_variant(syn_dir, variant)
     if kind == "linear_svm":
         model, info = zoo.fit_linear(train, cfg), dict[str, Any]()
     else:
         model, info = zoo.select_rbf(train, validation(syn_dir, variant, cfg), cfg)
-    return {**_attacked(d, model, kind, test, cfg.n_attack, settings(cfg), ref=train), **info}
+    return {**_attacked(d, model, kind, test, cfg.n_attack, settings(cfg), ref=train, device=device),
+            **info}
 
 
 def trades_stage(d: Path, syn_dir: Path, variant: str, width: int, cfg: RichardsonConfig,
@@ -138,7 +142,8 @@ def noise_sweep_stage(d: Path, syn_dir: Path, std: float, width: int, cfg: Richa
                         for n, part in ((cfg.n_train, "train"), (cfg.n_test, "test"), (cfg.n_test, "val")))
     model, acc = zoo.train_cnn(d / "train", train, val, width=width, cfg=cfg, device=device)
     n, s = cfg.sweep_n_attack, settings(cfg)
-    bo = _attacked(d / "bayes_optimal", pair_model.classifier(), "bayes_optimal", test, n, s)
+    bo = _attacked(d / "bayes_optimal", pair_model.classifier(), "bayes_optimal", test, n, s,
+                   device=device)
     cnn = _attacked(d / "cnn", model, "cnn", test, n, s)
     return {"std": std, "bayes_optimal": bo, "cnn": {**cnn, "val_accuracy": acc, "width": width}}
 
@@ -168,7 +173,7 @@ def real_stage(d: Path, kind: str, cfg: RichardsonConfig, pair: str, width: int,
         model, info = zoo.fit_linear(train, cfg), {}
     else:
         model, info = zoo.select_rbf(train, val, cfg)
-    return {**_attacked(d, model, kind, test, cfg.n_attack, s, ref=train), **info}
+    return {**_attacked(d, model, kind, test, cfg.n_attack, s, ref=train, device=device), **info}
 
 
 # ------------------------------------------------------------------------ the stage list
@@ -229,7 +234,8 @@ def _pair_stages(ctx: RunContext, p: str) -> list[Keyed]:
     out: list[Keyed] = [(Stage(f"{p}/synthetic", partial(build_synthetic, cfg=cfg, pair=p, data_root=ctx.data_root,
                                             device=device)), ("synthetic",))]
     for v in VARIANTS:
-        out.append((Stage(f"{p}/{v}/bayes_optimal", partial(bayes_stage, syn_dir=syn, variant=v, cfg=cfg)),
+        out.append((Stage(f"{p}/{v}/bayes_optimal", partial(bayes_stage, syn_dir=syn, variant=v, cfg=cfg,
+                                                                    device=device)),
                     (v, "bayes_optimal")))
         if v == "asymmetric" and not cfg.models_on_asymmetric:
             continue
@@ -237,9 +243,9 @@ def _pair_stages(ctx: RunContext, p: str) -> list[Keyed]:
             (Stage(f"{p}/{v}/cnn", partial(cnn_stage, syn_dir=syn, models_dir=models_dir, variant=v,
                                            cfg=cfg, device=device)), (v, "cnn")),
             (Stage(f"{p}/{v}/linear_svm", partial(svm_stage, syn_dir=syn, variant=v, kind="linear_svm",
-                                                  cfg=cfg)), (v, "linear_svm")),
+                                                  cfg=cfg, device=device)), (v, "linear_svm")),
             (Stage(f"{p}/{v}/rbf_svm", partial(svm_stage, syn_dir=syn, variant=v, kind="rbf_svm",
-                                               cfg=cfg)), (v, "rbf_svm")),
+                                               cfg=cfg, device=device)), (v, "rbf_svm")),
         ]
         if cfg.trades:
             out.append((Stage(f"{p}/{v}/trades_cnn", _trades(ctx, p, v)), (v, "trades_cnn")))
