@@ -234,7 +234,7 @@ class APGD(FixedEpsAttack):
         if eps == 0:
             return best_x, success
         for _ in range(cfg["restarts"]):
-            for chunk in torch.nonzero(~done).flatten().split(cfg["batch_size"]):
+            for chunk in self.batches(torch.nonzero(~done).flatten(), eps):
                 xa, succ, val = self._one_run(model, x[chunk], y[chunk],
                                               _sub(loss_target, chunk),
                                               _sub(success_target, chunk), eps,

@@ -27,6 +27,7 @@ from advlab.attacks.sanity import warn
 from advlab.attacks.threat import Bounds, Box, check_box, check_eps, norms, resolve_box
 from advlab.errors import AdvlabError, bad_argument
 from advlab.precision import follow_model, full_precision, model_device
+from advlab.progress import progress
 
 TOL = 1e-6
 
@@ -180,6 +181,13 @@ class Attack:
         args = ", ".join(f"{k}={v!r}" for k, v in self.config.items())
         return f"{type(self).__name__}({args})"
 
+    def batches(self, idx: Tensor, eps: float | None = None) -> Any:
+        """``idx`` (M,) split into chunks of ``batch_size``, iterated with progress (a bar on
+        a terminal, a plain line every 30 s elsewhere; see :mod:`advlab.progress`)."""
+        chunks = idx.split(int(self.config["batch_size"]))
+        desc = type(self).__name__ + ("" if eps is None else f" eps={eps:g}")
+        return progress(chunks, desc=desc, unit="batch")
+
 
 class FixedEpsAttack(Attack):
     """An attack inside an eps ball; called with one eps or a list of eps."""
@@ -275,7 +283,7 @@ class MinNormAttack(Attack):
         with the chunk; scalar bounds are shared.
         """
         out = x.clone()
-        for chunk in torch.arange(len(x), device=x.device).split(self.config["batch_size"]):
+        for chunk in self.batches(torch.arange(len(x), device=x.device)):
             b = None if bounds is None else tuple(t[chunk] if t.dim() else t for t in bounds)
             t = None if target is None else target[chunk]
             start = None if init is None else init[chunk]

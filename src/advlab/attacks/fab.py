@@ -110,7 +110,7 @@ class FABT(FixedEpsAttack):
         for targets in _ranked_targets(model, x, y, self.config["n_target_classes"]):
             best_norm = torch.full((len(x),), float("inf"), device=x.device)
             for r in range(self.config["restarts"]):
-                for chunk in torch.nonzero(~done).flatten().split(self.config["batch_size"]):
+                for chunk in self.batches(torch.nonzero(~done).flatten(), eps):
                     b = take_bounds(bounds, chunk)
                     start = x[chunk] if r == 0 else self._random_start(
                         x[chunk], best_norm[chunk], eps, b, gen)

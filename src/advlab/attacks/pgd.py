@@ -148,7 +148,7 @@ class PGD(FixedEpsAttack):
         done = clean_success.clone() if cfg["early_stop"] else torch.zeros_like(clean_success)
         for _ in range(cfg["restarts"]):
             todo = torch.nonzero(~done).flatten()
-            for chunk in todo.split(cfg["batch_size"]):
+            for chunk in self.batches(todo, eps):
                 t = None if target is None else target[chunk]
                 b = None if bounds is None else _take(bounds, chunk)
                 xa, succ, val = self._one_run(model, x[chunk], y[chunk], t, eps, step, b, gen,

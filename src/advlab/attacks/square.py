@@ -103,7 +103,7 @@ class Square(FixedEpsAttack):
         if eps == 0:
             return out
         for _ in range(self.config["restarts"]):
-            for chunk in torch.nonzero(~done).flatten().split(self.config["batch_size"]):
+            for chunk in self.batches(torch.nonzero(~done).flatten(), eps):
                 xa, succ = self._search(model, x[chunk], y[chunk], eps,
                                         take_bounds(bounds, chunk), gen)
                 out[chunk[succ]] = xa[succ]

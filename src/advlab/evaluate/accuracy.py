@@ -14,8 +14,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+import torch
 from torch import Tensor, nn
-from tqdm.auto import tqdm
 
 from advlab.attacks.apgd import APGDEnsemble
 from advlab.attacks.base import FixedEpsAttack, predict_logits, validate_inputs
@@ -24,6 +24,7 @@ from advlab.attacks.pgd import PGD
 from advlab.attacks.threat import Box, check_eps
 from advlab.errors import bad_argument
 from advlab.evaluate.checks import check_attack, check_model
+from advlab.progress import progress
 
 
 def clean_accuracy(model: nn.Module, x: Tensor, y: Tensor, *, batch_size: int = 512) -> float:
@@ -58,12 +59,14 @@ def robust_flags(model: nn.Module, x: Tensor, y: Tensor, *, norm: str,
                  eps: Sequence[float] | float, steps: int = 20,
                  step_size: float | None = None, restarts: int = 1, loss: str = "ce",
                  box: Box | str = (0.0, 1.0), batch_size: int = 256, seed: int = 0,
-                 checks: bool = True) -> dict[float, Tensor]:
+                 checks: bool = True, robust: Tensor | None = None) -> dict[float, Tensor]:
     """Per-sample robustness under the default protocol: ``{eps: (N,) bool}``, True where
     the point is classified correctly and the attack found no adversarial example.
 
-    Arguments as :func:`robust_accuracy`. All eps go through one call, smallest first: a
-    point fooled at a smaller eps is not attacked again (the balls nest).
+    Arguments as :func:`robust_accuracy`, and ``robust``: optional (N,) bool flags of an
+    earlier attack at an eps <= each eps here; points marked False count as not robust and
+    are not attacked. All eps go through one call, smallest first: a point fooled at a
+    smaller eps is not attacked again (the balls nest).
     """
     eps_list = [check_eps(e) for e in (eps if isinstance(eps, Sequence) else [eps])]
     if not eps_list:
@@ -72,11 +75,26 @@ def robust_flags(model: nn.Module, x: Tensor, y: Tensor, *, norm: str,
                              loss=loss, box=box, batch_size=batch_size, seed=seed)
     if checks:
         check_model(model, x)
-    res = attack(model, x, y, eps=eps_list)
-    fooled = {e: res.per_eps[e].success for e in eps_list}
+    if robust is None:
+        res = attack(model, x, y, eps=eps_list)
+        fooled = {e: res.per_eps[e].success for e in eps_list}
+    else:
+        todo = check_mask(robust, len(x)).to(x.device)
+        fooled = {e: torch.ones(len(x), dtype=torch.bool, device=x.device) for e in eps_list}
+        if todo.any():
+            res = attack(model, x[todo], y[todo], eps=eps_list)
+            for e in eps_list:
+                fooled[e][todo] = res.per_eps[e].success
     if checks:
         check_attack(model, x, y, attack=attack, fooled=fooled)
     return {e: ~s for e, s in fooled.items()}
+
+
+def check_mask(robust: object, n: int) -> Tensor:
+    """``robust`` as an (n,) bool tensor, or an error naming the argument."""
+    if not isinstance(robust, Tensor) or robust.shape != (n,) or robust.dtype != torch.bool:
+        raise bad_argument("robust", getattr(robust, "shape", robust), f"a bool tensor of shape ({n},)")
+    return robust
 
 
 def robust_accuracy(model: nn.Module, x: Tensor, y: Tensor, *, norm: str,
@@ -117,8 +135,8 @@ def accuracy_vs_steps(model: nn.Module, x: Tensor, y: Tensor, *, norm: str, eps:
     return {int(s): robust_accuracy(model, x, y, norm=norm, eps=[eps], steps=int(s),
                                     step_size=step_size, box=box, seed=seed,
                                     checks=False)[check_eps(eps)]
-            for s in tqdm(steps_list, desc="steps", disable=None, leave=False)}
+            for s in progress(steps_list, desc="accuracy vs steps", unit="run")}
 
 
-__all__ = ["clean_accuracy", "protocol_attack", "robust_flags", "robust_accuracy",
+__all__ = ["check_mask", "clean_accuracy", "protocol_attack", "robust_flags", "robust_accuracy",
            "accuracy_vs_steps"]

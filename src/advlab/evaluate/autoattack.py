@@ -22,7 +22,6 @@ from dataclasses import dataclass, field
 
 import torch
 from torch import Tensor, nn
-from tqdm.auto import tqdm
 
 from advlab.attacks.apgd import APGD, APGDT
 from advlab.attacks.base import FixedEpsAttack, predict_logits, validate_inputs
@@ -31,6 +30,7 @@ from advlab.attacks.mode import eval_mode
 from advlab.attacks.square import Square
 from advlab.attacks.threat import Box, check_box, check_eps, check_norm
 from advlab.errors import bad_argument
+from advlab.progress import progress
 
 VERSIONS: dict[str, tuple[str, ...]] = {
     "standard": ("apgd-ce", "apgd-t", "fab-t", "square"),
@@ -120,10 +120,9 @@ def autoattack(model: nn.Module, x: Tensor, y: Tensor, *, norm: str,
         validate_inputs(model, x, y, None, attacks[0][1].box)
         start = predict_logits(model, x, batch_size).argmax(1) == y
     if robust is not None:
-        if not isinstance(robust, Tensor) or robust.shape != (len(x),) or robust.dtype != torch.bool:
-            raise bad_argument("robust", getattr(robust, "shape", robust),
-                               f"a bool tensor of shape ({len(x)},)")
-        start = start & robust.to(start.device)
+        from advlab.evaluate.accuracy import check_mask
+
+        start = start & check_mask(robust, len(x)).to(start.device)
     clean = float(start.float().mean()) if len(x) else float("nan")
     results: dict[float, AutoAttackResult] = {}
     prev: AutoAttackResult | None = None
@@ -146,8 +145,8 @@ def _one_eps(model: nn.Module, x: Tensor, y: Tensor, eps: float,
         carried = ~prev.robust & start
         fooled_by[carried], x_adv[carried] = prev.fooled_by[carried], prev.x_adv[carried]
     after, seconds = {}, {}
-    for k, (name, attack) in enumerate(tqdm(attacks, desc=f"autoattack eps={eps:g}",
-                                            disable=None, leave=False), start=1):
+    for k, (name, attack) in enumerate(progress(attacks, desc=f"autoattack eps={eps:g}",
+                                                unit="attack"), start=1):
         todo = torch.nonzero(fooled_by == ROBUST).flatten()
         t = time.perf_counter()
         if len(todo):

@@ -33,7 +33,7 @@ from advlab.provenance import environment
 from advlab.report import Report
 from advlab.report.format import eps_key
 from advlab.seeding import seed_everything, seeded_subset
-from advlab.store import RunDir, atomic_write_json, sha256_file, to_jsonable
+from advlab.store import RunDir, atomic_path, atomic_write_json, sha256_file, to_jsonable
 
 Box = tuple[float, float] | Literal["per-sample"] | None
 
@@ -62,33 +62,47 @@ class Points:
 
 @dataclass(frozen=True)
 class EvalConfig(Points):
-    """Clean and robust accuracy (untargeted PGD, :func:`advlab.evaluate.robust_accuracy`).
+    """Clean and robust accuracy (untargeted).
 
     Attributes:
         eps: radii (empty: clean accuracy only); norm: ``l2`` or ``linf``.
-        steps, step_size, restarts: the PGD settings (``step_size=None``: the default
-            protocol of :func:`~advlab.evaluate.robust_accuracy`).
+        attack: ``"default"`` (the default protocol of
+            :func:`advlab.evaluate.robust_accuracy`), ``"autoattack"`` (the standard
+            AutoAttack ensemble, :func:`advlab.evaluate.autoattack`) or
+            ``"autoattack-apgd"`` (its APGD-CE and APGD-T only).
+        steps, step_size, restarts: the default protocol's settings (None: 20 steps, the
+            adaptive APGD step, 1 restart); AutoAttack fixes its own, so they must stay None.
         checks: run the automatic sanity checks (:mod:`advlab.evaluate.checks`).
     """
 
     eps: tuple[float, ...] = ()
     norm: Literal["l2", "linf"] = "l2"
-    steps: int = 20
+    attack: Literal["default", "autoattack", "autoattack-apgd"] = "default"
+    steps: int | None = None
     step_size: float | None = None
-    restarts: int = 1
+    restarts: int | None = None
     checks: bool = True
 
     def __post_init__(self) -> None:
+        from advlab.evaluate.runner import ATTACKS
+
         super().__post_init__()
         for e in self.eps:
             if not 0 <= e < float("inf"):
                 raise bad_argument("eps", list(self.eps), "finite numbers >= 0")
-        if self.steps < 0:
+        if self.attack not in ATTACKS:
+            raise bad_argument("attack", self.attack, " or ".join(map(repr, ATTACKS)))
+        if self.steps is not None and self.steps < 0:
             raise bad_argument("steps", self.steps, "an integer >= 0")
-        if self.restarts < 1:
+        if self.restarts is not None and self.restarts < 1:
             raise bad_argument("restarts", self.restarts, "an integer >= 1")
         if self.step_size is not None and not 0 < self.step_size < float("inf"):
             raise bad_argument("step_size", self.step_size, "a finite number > 0")
+        if self.attack != "default":
+            for name in ("steps", "step_size", "restarts"):
+                if getattr(self, name) is not None:
+                    raise bad_argument(name, getattr(self, name), f"no {name} with attack="
+                                       f"{self.attack!r}", "AutoAttack fixes every setting")
 
 
 @dataclass(frozen=True)
@@ -130,25 +144,36 @@ def _weights_sha256(checkpoint: str) -> str:
     return sha256_file(checkpoint_folder(checkpoint) / WEIGHTS)
 
 
-def _cached(cfg: Points, kind: str, out: str | Path | None, force: bool,
-            compute: Callable[[], dict[str, Any]]) -> tuple[dict[str, Any], RunDir | None]:
-    """Run ``compute`` once per (weights hash, config) inside ``out``; read it back after."""
-    if out is None:
-        return compute(), None
+def _config_key(cfg: Points, kind: str) -> tuple[dict[str, Any], str]:
+    """The cache document (kind, weights hash, config) and its key."""
     doc = {"kind": kind, "weights_sha256": _weights_sha256(cfg.checkpoint),
            "config": to_jsonable(dataclasses.asdict(cfg))}
-    key = hashlib.sha256(json.dumps(doc, sort_keys=True).encode()).hexdigest()[:16]
+    return doc, hashlib.sha256(json.dumps(doc, sort_keys=True).encode()).hexdigest()[:16]
+
+
+Compute = Callable[[Path | None], dict[str, Any]]
+
+
+def _cached(cfg: Points, kind: str, out: str | Path | None, force: bool, compute: Compute,
+            salt: str | None = None) -> tuple[dict[str, Any], RunDir | None, Path | None]:
+    """Run ``compute(stage folder)`` once per (weights hash, config, ``salt``) inside ``out``;
+    read it back after. Returns the results, the run folder and the stage folder."""
+    if out is None:
+        return compute(None), None, None
+    doc, key = _config_key(cfg, kind)
+    if salt is not None:  # e.g. the robust flags an evaluation starts from
+        key = hashlib.sha256(f"{key}|{salt}".encode()).hexdigest()[:16]
     existed = Path(out).exists()
     run = RunDir(out, force=force)
     try:
-        results: dict[str, Any] = run.stage(f"{kind}-{key}", lambda _d: compute())
+        results: dict[str, Any] = run.stage(f"{kind}-{key}", compute)
     except BaseException:
         if not existed:  # nothing half-written is left behind
             shutil.rmtree(out, ignore_errors=True)
         raise
     atomic_write_json(run.path("config.json"), {**doc, "provenance": environment(cfg.device)})
     atomic_write_json(run.path("results.json"), results)
-    return results, run
+    return results, run, run.path(f"{kind}-{key}")
 
 
 @contextlib.contextmanager
@@ -170,33 +195,133 @@ def evaluate(cfg: EvalConfig, out: str | Path | None = None, *, force: bool = Fa
              command: str = "") -> dict[str, Any]:
     """Clean accuracy and, for each eps, robust accuracy of ``cfg.checkpoint``.
 
+    With ``out`` and ``cfg.eps``, per-sample robust flags are kept in
+    ``out/robust_flags.safetensors`` (:mod:`advlab.evaluate.flags`): a later evaluation of
+    the same weights on the same points in the same folder (e.g. with a stronger attack)
+    attacks only the points they mark robust, and its robust accuracy counts every attack
+    that touched them. ``force`` recomputes and starts from no flags.
+
     Returns:
-        ``{"n", "clean_accuracy", "robust_accuracy": {eps key: acc}, "warnings": [...]}``
-        (robust accuracy only when ``cfg.eps``); written to ``out`` when given.
+        ``{"n", "clean_accuracy", "warnings": [...]}`` and, with ``cfg.eps``,
+        ``"robust_accuracy": {eps key: acc}``, ``"attack"`` (what ran), ``"attacked"``
+        (points attacked per eps), ``"accuracy_after"`` (AutoAttack: per member) and, with
+        ``out``, ``"robust_flags"`` (file, sha256, the record of every attack that touched
+        them); written to ``out`` when given.
     """
-    def compute() -> dict[str, Any]:
-        from advlab.evaluate.accuracy import clean_accuracy, robust_accuracy
+    from advlab.evaluate.flags import FLAGS_FILE
+
+    prior, salt = _prior_flags(cfg, out, force)
+
+    def compute(stage: Path | None) -> dict[str, Any]:
+        from advlab.evaluate.accuracy import clean_accuracy
 
         with _attacking(cfg) as (model, x, y, messages):
             res: dict[str, Any] = {"n": len(x), "clean_accuracy": clean_accuracy(model, x, y)}
             if cfg.eps:
-                acc = robust_accuracy(model, x, y, norm=cfg.norm, eps=list(cfg.eps), steps=cfg.steps,
-                                      step_size=cfg.step_size, restarts=cfg.restarts,
-                                      seed=cfg.seed, checks=cfg.checks)
-                res["robust_accuracy"] = {eps_key(e): a for e, a in acc.items()}
+                res.update(_robust(cfg, model, x, y, prior, salt, stage, command, messages))
         return {**res, "warnings": messages}
 
-    results, run = _cached(cfg, "evaluate", out, force, compute)
+    results, run, stage = _cached(cfg, "evaluate", out, force, compute, salt)
+    if run is not None and stage is not None and (stage / FLAGS_FILE).exists():
+        _publish(stage / FLAGS_FILE, run.path(FLAGS_FILE))
     if run is not None:
-        rep = Report(f"Evaluation of {cfg.checkpoint} on {cfg.dataset}", command=command,
-                     config=to_jsonable(dataclasses.asdict(cfg)))
-        sec = rep.section("Accuracy")
-        rows: list[list[Any]] = [["clean", results["clean_accuracy"]]]
-        rows += [[f"{cfg.norm} eps={k}", v] for k, v in results.get("robust_accuracy", {}).items()]
-        sec.table(["attack", "accuracy"], rows, caption=f"{results['n']} points, PGD-{cfg.steps}, "
-                  f"{cfg.restarts} restart(s)")
-        _finish(rep, run, results, cfg, command)
+        _eval_report(cfg, results, command, run)
     return results
+
+
+def _prior_flags(cfg: EvalConfig, out: str | Path | None, force: bool) -> tuple[Any, str | None]:
+    """The saved flags an evaluation starts from, and the cache salt naming them: the
+    flags' file hash, or - when the last attack that touched them is this very evaluation,
+    i.e. a rerun - the hash it started from (so the rerun reads its cached result)."""
+    from advlab.evaluate.flags import FLAGS_FILE, read_flags
+
+    if out is None or not cfg.eps:
+        return None, None
+    path = Path(out) / FLAGS_FILE
+    if force or not path.is_file():
+        return None, "none"
+    rf = read_flags(path)
+    last = rf.attacks[-1] if rf.attacks else {}
+    if last.get("config_key") == _config_key(cfg, "evaluate")[1] and \
+            isinstance(last.get("prior_sha256"), str):
+        return rf, last["prior_sha256"]
+    return rf, sha256_file(path)
+
+
+def _robust(cfg: EvalConfig, model: nn.Module, x: torch.Tensor, y: torch.Tensor, prior: Any,
+            salt: str | None, stage: Path | None, command: str,
+            messages: list[str]) -> dict[str, Any]:
+    """Robust accuracy of ``cfg.attack`` starting from the ``prior`` flags (if they belong to
+    this model and these points); with a ``stage`` folder, the updated flags are written there."""
+    from advlab.evaluate.flags import (
+        FLAGS_FILE,
+        MAX_COMMAND,
+        RobustFlags,
+        points_sha256,
+        write_flags,
+    )
+    from advlab.evaluate.runner import correct_mask, describe_attack, run_attack
+
+    wsha, psha = _weights_sha256(cfg.checkpoint), points_sha256(x, y)
+    rf = prior
+    if rf is not None and (rf.weights_sha256, rf.points_sha256, rf.n) != (wsha, psha, len(x)):
+        messages.append(f"{FLAGS_FILE} held the flags of another checkpoint or of other points: "
+                        "not used, and replaced by this evaluation's")
+        rf = None
+    rf = rf if rf is not None else RobustFlags(wsha, psha, len(x))
+    flags, info = run_attack(cfg, model, x, y, correct_mask(model, x, y),
+                             {e: rf.prior(cfg.norm, e) for e in cfg.eps})
+    res: dict[str, Any] = {"robust_accuracy": {eps_key(e): float(f.float().mean())
+                                               for e, f in flags.items()},
+                           "attack": describe_attack(cfg), **info}
+    if stage is not None:
+        fooled = {k: n - int(flags[e].sum()) for e in flags for k, n in info["attacked"].items()
+                  if k == eps_key(e)}
+        rf.update(cfg.norm, flags, {
+            "attack": res["attack"], "norm": cfg.norm, "eps": [eps_key(e) for e in cfg.eps],
+            "seed": cfg.seed, "attacked": info["attacked"], "fooled": fooled,
+            "config_key": _config_key(cfg, "evaluate")[1], "prior_sha256": salt,
+            "command": command[:MAX_COMMAND]})
+        write_flags(stage / FLAGS_FILE, rf)
+        res["robust_flags"] = {"file": FLAGS_FILE, "sha256": sha256_file(stage / FLAGS_FILE),
+                               "attacks": rf.attacks}
+    return res
+
+
+def _publish(src: Path, dest: Path) -> None:
+    """Copy a stage's flags to the run folder (atomically; nothing when already there)."""
+    if dest.is_file() and sha256_file(dest) == sha256_file(src):
+        return
+    with atomic_path(dest) as tmp:
+        shutil.copyfile(src, tmp)
+
+
+def _eval_report(cfg: EvalConfig, results: dict[str, Any], command: str, run: RunDir) -> None:
+    rep = Report(f"Evaluation of {cfg.checkpoint} on {cfg.dataset}", command=command,
+                 config=to_jsonable(dataclasses.asdict(cfg)))
+    sec = rep.section("Accuracy")
+    rows: list[list[Any]] = [["clean", results["clean_accuracy"]]]
+    rows += [[f"{cfg.norm} eps={k}", v] for k, v in results.get("robust_accuracy", {}).items()]
+    attack = results.get("attack", {})
+    what = ", ".join(attack.get("members", []))
+    if attack.get("name") == "default":
+        what += f", {attack['steps']} steps, {attack['restarts']} restart(s)"
+    sec.table(["attack", "accuracy"], rows, caption=f"{results['n']} points" +
+              (f"; {attack['name']}: {what}" if attack else ""))
+    after = results.get("accuracy_after", {})
+    if after:
+        members = list(next(iter(after.values())))
+        sec.table(["eps", *members], [[k, *v.values()] for k, v in after.items()],
+                  caption="robust accuracy after each attack of the ensemble (cumulative)")
+    records = results.get("robust_flags", {}).get("attacks", [])
+    if records:
+        rep.section("Robust flags").table(
+            ["#", "attack", "norm", "points attacked per eps", "fooled per eps"],
+            [[i + 1, r["attack"]["name"], r["norm"], r["attacked"], r["fooled"]]
+             for i, r in enumerate(records)],
+            caption="every attack that touched robust_flags.safetensors, in order; each "
+                    "attacked only the points the ones before it left robust")
+    _finish(rep, run, results, cfg, command)
 
 
 def min_norm(cfg: MinNormConfig, out: str | Path | None = None, *, force: bool = False,
@@ -209,7 +334,7 @@ def min_norm(cfg: MinNormConfig, out: str | Path | None = None, *, force: bool =
 
     fig_name = f"min_norm_hist_{cfg.method}.png"
 
-    def compute() -> dict[str, Any]:
+    def compute(_stage: Path | None) -> dict[str, Any]:
         from advlab.attacks import CWL2, FMN
 
         attack: Any = (FMN(steps=cfg.steps or 100, box=cfg.box) if cfg.method == "fmn" else
@@ -222,7 +347,7 @@ def min_norm(cfg: MinNormConfig, out: str | Path | None = None, *, force: bool =
                                         title=f"{cfg.method} on {cfg.dataset}")
         return stats
 
-    results, run = _cached(cfg, "attack", out, force, compute)
+    results, run, _ = _cached(cfg, "attack", out, force, compute)
     if run is not None:
         rep = Report(f"Minimum-norm attack on {cfg.checkpoint}", command=command,
                      config=to_jsonable(dataclasses.asdict(cfg)))
