@@ -5,6 +5,7 @@
   (``derive_seed(seed, "validation")``, ``derive_seed(seed, epoch, step, rank)``), so no
   code adds magic offsets to a user's seed.
 * :func:`seeded_subset` draws the same ``n`` indices out of ``n_total`` for the same seed.
+* :func:`shard_seed` gives shard ``i`` of a dataset construction its own seed.
 
 Same seed on the same machine, same numbers (CPU; on CUDA cuDNN is made deterministic).
 """
@@ -40,6 +41,16 @@ def generator(seed: int, *parts: int | str, device: str | torch.device = "cpu") 
     return g
 
 
+def shard_seed(seed: int, shard: int) -> int:
+    """The 63-bit seed of shard ``shard`` of a construction run with ``seed``.
+
+    Derived by NumPy's ``SeedSequence`` mixing of (seed, shard) rather than
+    :func:`derive_seed`, so datasets constructed by earlier versions stay bit-identical.
+    """
+    state = np.random.SeedSequence([int(seed) % 2**63, int(shard)]).generate_state(1, np.uint64)
+    return int(state[0] >> np.uint64(1))
+
+
 def seeded_subset(n_total: int, n: int | None, seed: int, *, sort: bool = False) -> torch.Tensor:
     """Indices of ``n`` of ``n_total`` items drawn without replacement, (n,) int64.
 
@@ -67,4 +78,4 @@ def seed_everything(seed: int, deterministic: bool = True) -> None:
         torch.backends.cudnn.benchmark = False
 
 
-__all__ = ["derive_seed", "generator", "seed_everything", "seeded_subset"]
+__all__ = ["derive_seed", "generator", "seed_everything", "seeded_subset", "shard_seed"]

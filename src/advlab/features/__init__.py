@@ -26,7 +26,8 @@ from advlab.features.robustify import (
     RobustifyConfig,
     robustify,
 )
-from advlab.features.shards import ShardPlan, assemble, run_shards, shard_seed, wait_for_shards
+from advlab.features.shards import ShardPlan, assemble, run_shards, wait_for_shards
+from advlab.seeding import shard_seed
 
 __all__ = [
     "KINDS", "OPTIMIZERS", "POLYAK_DEFAULTS", "POLYAK_FACTOR", "TABLE5", "TABLE6", "TARGET_RULES",

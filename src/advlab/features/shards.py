@@ -27,13 +27,13 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
 import torch
 from safetensors import SafetensorError, safe_open
 from safetensors.torch import load_file, save_file
 from tqdm import tqdm
 
 from advlab.errors import AdvlabError, bad_argument
+from advlab.seeding import generator, shard_seed
 from advlab.store import atomic_path
 
 Tick = Callable[[int], None]
@@ -73,12 +73,6 @@ class ShardPlan:
     def mine(self, rank: int, world_size: int) -> list[int]:
         """Shards computed by ``rank``: those with ``i % world_size == rank``."""
         return list(range(rank, self.num_shards, world_size))
-
-
-def shard_seed(seed: int, shard: int) -> int:
-    """A 63-bit seed that depends on (seed, shard) only (NumPy SeedSequence mixing)."""
-    state = np.random.SeedSequence([int(seed) % 2**63, int(shard)]).generate_state(1, np.uint64)
-    return int(state[0] >> np.uint64(1))
 
 
 def shard_file(root: Path, i: int) -> Path:
@@ -144,7 +138,7 @@ def _seeded_shard(
     devices = [torch.cuda.current_device()] if cuda and torch.cuda.is_available() else []
     with torch.random.fork_rng(devices=devices):
         torch.manual_seed(s)
-        gen = torch.Generator().manual_seed(s)
+        gen = generator(s)
         start, stop = plan.bounds(i)
         return compute(i, start, stop, gen, tick)
 
