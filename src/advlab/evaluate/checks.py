@@ -21,6 +21,7 @@ from advlab.attacks.losses import objective
 from advlab.attacks.mode import eval_mode
 from advlab.attacks.pgd import PGD
 from advlab.attacks.sanity import SanityWarning, warn
+from advlab.seeding import seeded_subset
 
 SUBSET = 100
 #: the largest accuracy drop (fraction) a stronger attack may cause without a warning
@@ -32,9 +33,8 @@ MAX_ZERO_GRAD = 0.05
 
 
 def _subset(n: int, seed: int = 0) -> Tensor:
-    """A fixed pseudo-random subset of at most SUBSET indices out of n."""
-    g = torch.Generator().manual_seed(seed)
-    return torch.randperm(n, generator=g)[:SUBSET].sort().values
+    """A fixed pseudo-random subset of at most SUBSET indices out of n, sorted: (<= SUBSET,)."""
+    return seeded_subset(n, SUBSET, seed, sort=True)
 
 
 def check_model(model: nn.Module, x: Tensor) -> list[str]:
