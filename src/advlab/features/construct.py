@@ -44,6 +44,7 @@ from advlab.features.shards import (
     wait_for_shards,
 )
 from advlab.precision import describe, speed_paths
+from advlab.seeding import seeded_subset
 from advlab.store import atomic_path, check_out_dir, sha256_bytes, sha256_file
 
 Kind = Literal["robust", "nonrobust", "rand", "det"]
@@ -135,8 +136,7 @@ def select_subset(n_total: int, n: int | None, seed: int) -> torch.Tensor:
         return torch.arange(n_total)
     if not isinstance(n, int) or not 1 <= n <= n_total:
         raise bad_argument("n", n, f"an integer in [1, {n_total}] (the split's size)")
-    perm = torch.randperm(n_total, generator=torch.Generator().manual_seed(seed))
-    return perm[:n].sort().values
+    return seeded_subset(n_total, n, seed, sort=True)
 
 
 def _plan_key(doc: dict[str, Any]) -> str:
