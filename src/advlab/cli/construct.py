@@ -67,7 +67,7 @@ def command(kind: str, source: str, dataset: str, split: str, steps: int | None,
     from advlab.features.shards import dist_env
 
     path = construct_dataset(
-        kind,  # type: ignore[arg-type]
+        kind,  # type: ignore[arg-type]  # a click.Choice of the four kinds
         source_checkpoint=source, dataset=dataset, out=out, split=split, seed=seed,
         steps=steps, step_size=step_size, eps=eps, init=init, shard_size=shard_size, n=n,
         device=resolve_device(device), data_root=data_root_env(data_root),

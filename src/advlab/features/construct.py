@@ -99,6 +99,7 @@ def resolve_config(
         return RobustifyConfig(
             steps=int(round(default_steps * scale["steps_factor"])) if steps is None else steps,
             step_size=float(t5["step_size"] * scale["step_size_factor"] if step_size is None else step_size),
+            # init and optimizer are plain strings here; RobustifyConfig checks them
             init=init, noise_std=noise_std, batch_size=batch_size,  # type: ignore[arg-type]
             optimizer=optimizer, tol=0.0 if tol is None else tol,  # type: ignore[arg-type]
         )
@@ -181,6 +182,7 @@ def _compute_fn(kind: str, cfg: RobustifyConfig | RelabelConfig, model: nn.Modul
     def relab(i: int, lo: int, hi: int, gen: torch.Generator, tick: Any) -> dict[str, torch.Tensor]:
         assert isinstance(cfg, RelabelConfig)
         idx = subset[lo:hi]
+        # kind is 'rand' or 'det' here (checked against KINDS on entry)
         r = relabel(model, x_all[idx], y_all[idx], mode=kind, num_classes=num_classes,  # type: ignore[arg-type]
                     config=cfg, generator=gen, device=device, progress=tick)
         return {"x": r.x_adv, "y": r.target, "index": idx, "source_label": y_all[idx],
