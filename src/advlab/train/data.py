@@ -7,24 +7,16 @@ The order of epoch ``e`` depends only on (seed, e); the random numbers of step `
 
 from __future__ import annotations
 
-import hashlib
-
 import torch
 from torch import Tensor
 
 from advlab.errors import AdvlabError
-
-
-def derive_seed(*parts: int) -> int:
-    """A 63-bit seed from integers (stable across runs and platforms)."""
-    digest = hashlib.sha256(".".join(str(int(p)) for p in parts).encode()).digest()
-    return int.from_bytes(digest[:8], "little") >> 1
+from advlab.seeding import generator
 
 
 def epoch_order(n: int, seed: int, epoch: int) -> Tensor:
     """The permutation of ``range(n)`` used in ``epoch``: (n,) int64."""
-    g = torch.Generator().manual_seed(derive_seed(seed, epoch, 0x0D7A))
-    return torch.randperm(n, generator=g)
+    return torch.randperm(n, generator=generator(seed, epoch, 0x0D7A))
 
 
 def epoch_batches(order: Tensor, batch_size: int, rank: int = 0, world: int = 1) -> list[Tensor]:

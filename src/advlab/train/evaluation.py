@@ -9,9 +9,9 @@ import torch
 from torch import Tensor, nn
 
 from advlab.precision import full_precision
+from advlab.seeding import derive_seed
 from advlab.train import distributed as dd
 from advlab.train.config import TrainConfig
-from advlab.train.data import derive_seed
 
 
 @torch.no_grad()

@@ -26,11 +26,11 @@ from advlab.errors import AdvlabError
 from advlab.models import TRAINABLE, build_model, config_of
 from advlab.precision import device_type, speed_paths
 from advlab.progress import progress
-from advlab.seeding import seed_everything
+from advlab.seeding import derive_seed, generator, seed_everything
 from advlab.store import atomic_write_json, read_json, sha256_bytes
 from advlab.train import distributed as dd
 from advlab.train.config import TrainConfig
-from advlab.train.data import augment, derive_seed, epoch_batches, epoch_order
+from advlab.train.data import augment, epoch_batches, epoch_order
 from advlab.train.evaluation import evaluate
 from advlab.train.runs import (
     Progress,
@@ -195,7 +195,7 @@ def _run_epoch(c: _Ctx, prog: Progress, xtr: Tensor, ytr: Tensor) -> dict[str, f
     t0 = time.perf_counter()
     for step in range(prog.step, len(batches)):
         torch.manual_seed(derive_seed(cfg.seed, epoch, step, c.info.rank))  # attack starts, dropout
-        gen = torch.Generator().manual_seed(derive_seed(cfg.seed, epoch, step, c.info.rank, 1))
+        gen = generator(cfg.seed, epoch, step, c.info.rank, 1)
         idx = batches[step]
         x = augment(xtr[idx].to(c.device, non_blocking=True), cfg.augment, gen)
         y = ytr[idx].to(c.device, non_blocking=True)
@@ -312,4 +312,4 @@ def train(config: TrainConfig, out_dir: str | Path, *, train_data: Data | None =
 
 def read_results(out_dir: str | Path) -> dict[str, Any]:
     """results.json of a finished run folder."""
-    return read_json(Path(out_dir) / "results.json")  # type: ignore[no-any-return]
+    return read_json(Path(out_dir) / "results.json")
