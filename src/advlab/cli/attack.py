@@ -23,8 +23,11 @@ BOXES: dict[str, Any] = {"0,1": (0.0, 1.0), "none": None, "per-sample": "per-sam
               help="CW binary-search steps.")
 @click.option("--box", "box_spec", type=click.Choice(list(BOXES)), default="0,1",
               show_default=True, help="Valid image range (none/per-sample for synthetic data).")
+@click.option("--save", type=click.Path(), default=None,
+              help="Also write the adversarial examples to this new folder as a dataset "
+                   "artifact (x_adv, y; success and norms per sample in samples.safetensors).")
 def command(out: str | None, force: bool, as_json: bool, min_norm: bool, box_spec: str,
-            **kw: Any) -> None:
+            save: str | None, **kw: Any) -> None:
     """Minimal L2 perturbations: mean / median L2, success rate, per-pixel histogram."""
     from advlab.evaluate.protocol import MinNormConfig
     from advlab.evaluate.protocol import min_norm as run_min_norm
@@ -33,7 +36,7 @@ def command(out: str | None, force: bool, as_json: bool, min_norm: bool, box_spe
         raise AdvlabError("--min-norm: missing; `advlab attack` runs minimum-norm attacks "
                           "(use `advlab evaluate --eps ...` for fixed-eps robust accuracy)")
     cfg = MinNormConfig(**points(kw), box=BOXES[box_spec], **kw)
-    results = run_min_norm(cfg, out, force=force, command=command_line())
+    results = run_min_norm(cfg, out, force=force, command=command_line(), save=save)
     for msg in results["warnings"]:
         click.echo(f"advlab: warning: {msg}", err=True)
     if as_json:
@@ -42,3 +45,5 @@ def command(out: str | None, force: bool, as_json: bool, min_norm: bool, box_spe
         click.echo(f"{cfg.method}: mean L2 {results['mean_l2']:.4f}, median L2 "
                    f"{results['median_l2']:.4f}, success {results['success_rate']:.3f} "
                    f"({results['n_correct']} correctly classified of {results['n']})")
+        if save is not None:
+            click.echo(f"adversarial examples: {results['saved']['path']}")

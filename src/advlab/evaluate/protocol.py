@@ -122,6 +122,12 @@ class MinNormConfig(Points):
 
 def load_points(p: Points) -> tuple[nn.Module, torch.Tensor, torch.Tensor]:
     """The model (eval mode, on ``p.device``) and the points: x (n, C, H, W), y (n,)."""
+    model, x, y, _ = _load_points(p)
+    return model, x, y
+
+
+def _load_points(p: Points) -> tuple[nn.Module, torch.Tensor, torch.Tensor, torch.Tensor]:
+    """:func:`load_points` and the points' positions in the split, (n,) int64."""
     from advlab.data import load_dataset
     from advlab.models import load_model
 
@@ -132,10 +138,11 @@ def load_points(p: Points) -> tuple[nn.Module, torch.Tensor, torch.Tensor]:
         raise AdvlabError(f"dataset: {p.dataset!r} holds images of shape {tuple(x.shape[1:])}, but "
                           f"the checkpoint {p.checkpoint!r} takes images of shape {tuple(takes)}; "
                           "evaluate it on data like the data it was trained on", param="dataset")
+    idx = torch.arange(len(x))
     if p.n is not None and p.n < len(x):
         idx = seeded_subset(len(x), p.n, p.seed)
         x, y = x[idx], y[idx]
-    return model, x.to(p.device), y.to(p.device)
+    return model, x.to(p.device), y.to(p.device), idx
 
 
 def _weights_sha256(checkpoint: str) -> str:
@@ -177,17 +184,19 @@ def _cached(cfg: Points, kind: str, out: str | Path | None, force: bool, compute
 
 
 @contextlib.contextmanager
-def _attacking(cfg: Points) -> Iterator[tuple[nn.Module, torch.Tensor, torch.Tensor, list[str]]]:
-    """Seed, load the model and the points, and collect the sanity warnings raised inside
-    (their messages are appended to the yielded list when the block ends)."""
+def _attacking(cfg: Points) -> Iterator[tuple[nn.Module, torch.Tensor, torch.Tensor, list[str],
+                                              torch.Tensor]]:
+    """Seed, load the model and the points (and their positions in the split), and collect
+    the sanity warnings raised inside (their messages are appended to the yielded list when
+    the block ends)."""
     from advlab.attacks.sanity import SanityWarning
 
     seed_everything(cfg.seed)
-    model, x, y = load_points(cfg)
+    model, x, y, index = _load_points(cfg)
     messages: list[str] = []
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", SanityWarning)
-        yield model, x, y, messages
+        yield model, x, y, messages, index
     messages += [str(w.message) for w in caught if issubclass(w.category, SanityWarning)]
 
 
@@ -215,7 +224,7 @@ def evaluate(cfg: EvalConfig, out: str | Path | None = None, *, force: bool = Fa
     def compute(stage: Path | None) -> dict[str, Any]:
         from advlab.evaluate.accuracy import clean_accuracy
 
-        with _attacking(cfg) as (model, x, y, messages):
+        with _attacking(cfg) as (model, x, y, messages, _):
             res: dict[str, Any] = {"n": len(x), "clean_accuracy": clean_accuracy(model, x, y)}
             if cfg.eps:
                 res.update(_robust(cfg, model, x, y, prior, salt, stage, command, messages))
@@ -325,13 +334,19 @@ def _eval_report(cfg: EvalConfig, results: dict[str, Any], command: str, run: Ru
 
 
 def min_norm(cfg: MinNormConfig, out: str | Path | None = None, *, force: bool = False,
-             command: str = "") -> dict[str, Any]:
+             command: str = "", save: str | Path | None = None) -> dict[str, Any]:
     """Minimal L2 perturbations: mean / median L2, success rate, per-pixel histogram.
 
-    With ``out`` the histogram is drawn to ``out/figures/min_norm_hist_<method>.png``.
+    With ``out`` the histogram is drawn to ``out/figures/min_norm_hist_<method>.png``. With
+    ``save`` the adversarial examples are written there as a dataset artifact
+    (:func:`advlab.evaluate.saving.save_adversarial`; refused if ``save`` exists); the
+    attack then runs even when ``out`` holds its cached result.
     """
     from advlab.evaluate.minnorm import min_norm_stats, plot_perturbation_histogram
+    from advlab.evaluate.saving import check_save_dir
 
+    if save is not None:
+        check_save_dir(save)
     fig_name = f"min_norm_hist_{cfg.method}.png"
 
     def compute(_stage: Path | None) -> dict[str, Any]:
@@ -339,15 +354,17 @@ def min_norm(cfg: MinNormConfig, out: str | Path | None = None, *, force: bool =
 
         attack: Any = (FMN(steps=cfg.steps or 100, box=cfg.box) if cfg.method == "fmn" else
                        CWL2(steps=cfg.steps or 500, search_steps=cfg.search_steps, box=cfg.box))
-        with _attacking(cfg) as (model, x, y, messages):
+        with _attacking(cfg) as (model, x, y, messages, index):
             result = attack(model, x, y)
         stats = {**min_norm_stats(result, x), "warnings": messages}
         if out is not None:
             plot_perturbation_histogram(stats, Path(out) / "figures" / fig_name,
                                         title=f"{cfg.method} on {cfg.dataset}")
+        if save is not None:
+            stats["saved"] = _save(cfg, save, result, y, index, attack, stats, command)
         return stats
 
-    results, run, _ = _cached(cfg, "attack", out, force, compute)
+    results, run, _ = _cached(cfg, "attack", out, force or save is not None, compute)
     if run is not None:
         rep = Report(f"Minimum-norm attack on {cfg.checkpoint}", command=command,
                      config=to_jsonable(dataclasses.asdict(cfg)))
@@ -359,6 +376,30 @@ def min_norm(cfg: MinNormConfig, out: str | Path | None = None, *, force: bool =
         sec.figure(f"figures/{fig_name}", "per-pixel |perturbation| on the 0-255 scale")
         _finish(rep, run, results, cfg, command)
     return results
+
+
+def _save(cfg: MinNormConfig, save: str | Path, result: Any, y: torch.Tensor,
+          index: torch.Tensor, attack: Any, stats: dict[str, Any], command: str) -> dict[str, Any]:
+    """Write the examples of a min-norm run as an artifact; return where and its hash."""
+    from advlab.data import open_source
+    from advlab.data.artifact import UNIT_RANGE, is_artifact, read_card
+    from advlab.evaluate.saving import save_adversarial
+
+    source: dict[str, Any] = {"name": cfg.dataset, "split": cfg.split}
+    if is_artifact(Path(cfg.dataset)):
+        source["sha256"] = read_card(cfg.dataset)["sha256"]
+    prov = {"constructor": "advlab.evaluate.protocol.min_norm (advlab attack --save)",
+            "description": f"minimum-norm adversarial examples ({cfg.method}); x is x_adv, "
+                           "y the true label", "attack": {"class": type(attack).__name__,
+                                                          "norm": "l2", "config": attack.config},
+            "source_model": {"sha256": _weights_sha256(cfg.checkpoint), "path": cfg.checkpoint},
+            "source_dataset": source, "n": cfg.n, "seed": cfg.seed, "command": command,
+            "stats": {k: stats[k] for k in ("success_rate", "mean_l2", "median_l2")}}
+    classes = open_source(cfg.dataset, cfg.split, cfg.data_root).classes
+    path = save_adversarial(save, result, y, index=index, name=f"{cfg.method}:{cfg.dataset}",
+                            classes=list(classes), provenance=prov,
+                            value_range=UNIT_RANGE if cfg.box == UNIT_RANGE else None)
+    return {"path": str(path), "n": len(y), "sha256": read_card(path)["sha256"]}
 
 
 def _finish(rep: Report, run: RunDir, results: dict[str, Any], cfg: Points, command: str) -> None:

@@ -1,0 +1,108 @@
+"""``advlab attack --save DIR``: the adversarial examples as a dataset artifact (x_adv, y,
+per-sample success and norms, the attack's provenance), never overwritten, never half-written."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import torch
+
+import advlab
+from advlab.cli import main
+from advlab.evaluate.saving import SAMPLES_FILE, read_samples
+from advlab.models.checkpoint import WEIGHTS
+from advlab.seeding import seeded_subset
+from advlab.store import sha256_file
+
+pytestmark = pytest.mark.usefixtures("one_thread")
+
+N = 40
+
+
+@pytest.fixture(scope="module")
+def digits_mlp(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    from advlab.train import TrainConfig, train
+
+    out = tmp_path_factory.mktemp("digits_mlp")
+    train(TrainConfig(dataset="digits", model="mlp", epochs=3, batch_size=64, seed=0,
+                      checkpoint_every_seconds=1e9), out)
+    return out / "last"
+
+
+def _attack(ckpt: Path, save: Path, capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
+    with pytest.raises(SystemExit) as e:
+        main(["attack", "--min-norm", "--checkpoint", str(ckpt), "--dataset", "digits", "--n",
+              str(N), "--steps", "30", "--json", "--save", str(save)])
+    out, err = capsys.readouterr()
+    return int(e.value.code or 0), out, err
+
+
+def test_saved_examples_are_an_artifact_that_matches_the_attack(
+        digits_mlp: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    save = tmp_path / "adv"
+    code, out, err = _attack(digits_mlp, save, capsys)
+    assert code == 0, err
+    res = json.loads(out)
+    x_adv, y_adv = advlab.load_dataset(str(save))
+    samples = read_samples(save)
+    x, y = advlab.load_dataset("digits", "test")
+    idx = seeded_subset(len(x), N, 0)
+    assert torch.equal(samples["index"], idx) and torch.equal(y_adv, y[idx])
+    x = x[idx]
+    model = advlab.load_model(digits_mlp)
+    with torch.no_grad():
+        fooled = model(x_adv).argmax(1) != y_adv
+    ok, clean = samples["success"], samples["clean_success"]
+    assert torch.equal(fooled, ok)
+    assert res["success_rate"] == pytest.approx(float(ok[~clean].float().mean()))
+    dist = (x_adv - x).flatten(1).norm(dim=1)
+    assert torch.allclose(samples["norms"][ok], dist[ok], atol=1e-5)
+    assert torch.isinf(samples["norms"][~ok]).all() and torch.equal(x_adv[~ok], x[~ok])
+    with torch.no_grad():
+        assert torch.equal(clean, model(x).argmax(1) != y_adv)
+    assert 0.0 <= float(x_adv.min()) and float(x_adv.max()) <= 1.0
+    card = json.loads((save / "card.json").read_text())
+    prov = card["provenance"]
+    assert prov["attack"]["class"] == "FMN" and prov["attack"]["config"]["steps"] == 30
+    assert prov["source_model"]["sha256"] == sha256_file(digits_mlp / WEIGHTS)
+    assert prov["source_dataset"] == {"name": "digits", "split": "test"} and prov["n"] == N
+    assert prov["samples"]["sha256"] == sha256_file(save / SAMPLES_FILE)
+    assert prov["command"].startswith("advlab ") and res["saved"]["sha256"] == card["sha256"]
+    print(f"saved {N} examples: success {float(ok.float().mean()):.3f}, median L2 "
+          f"{float(samples['norms'][ok & ~clean].median()):.3f}")
+
+
+def test_save_refuses_to_overwrite_and_leaves_nothing_half_written(
+        digits_mlp: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str],
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    save = tmp_path / "adv"
+    save.mkdir()
+    (save / "mine.txt").write_text("keep me")
+    code, _, err = _attack(digits_mlp, save, capsys)
+    assert code == 2 and err.count("\n") == 1 and "--save" in err and "does not exist yet" in err
+    assert [p.name for p in save.iterdir()] == ["mine.txt"]
+
+    import advlab.data.artifact as artifact
+
+    def broken(*a: object, **k: object) -> None:
+        raise OSError("disk full")
+
+    monkeypatch.setattr(artifact, "save_artifact", broken)
+    with pytest.raises(OSError, match="disk full"):
+        main(["attack", "--min-norm", "--checkpoint", str(digits_mlp), "--dataset", "digits",
+              "--n", "5", "--steps", "5", "--save", str(tmp_path / "new")])
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["adv"]  # no folder, no leftovers
+
+
+def test_training_on_saved_examples_tests_on_the_source_dataset(
+        digits_mlp: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    save = tmp_path / "adv"
+    assert _attack(digits_mlp, save, capsys)[0] == 0
+    with pytest.raises(SystemExit) as e:
+        main(["train", "--dataset", str(save), "--model", "mlp", "--epochs", "1",
+              "--out", str(tmp_path / "run"), "--json"])
+    out = capsys.readouterr()
+    assert e.value.code == 0, out.err
+    assert json.loads(out.out)["test_dataset"] == "digits"
