@@ -84,6 +84,9 @@ CASES: list[tuple[list[str], str]] = [
     ([*EVAL, "--n", "0"], "--n"),
     ([*EVAL, "--step-size", "inf"], "--step-size"),
     ([*EVAL, "--norm", "l3"], "--norm"),
+    ([*EVAL, "--attack", "pgd"], "--attack"),
+    ([*EVAL, "--eps", "0.5", "--attack", "autoattack", "--steps", "5"], "--steps"),
+    ([*EVAL, "--eps", "0.5", "--attack", "autoattack-apgd", "--step-size", "0.1"], "--step-size"),
     (["evaluate", "--checkpoint", CKPT, "--dataset", "mnist5k", "--out", OUT], "shape"),
     (["evaluate", "--checkpoint", CKPT, "--dataset", "digits", "--out", FILE], "--out"),
     # attack
@@ -91,6 +94,7 @@ CASES: list[tuple[list[str], str]] = [
     ([*ATTACK, "--method", "pgd"], "--method"),
     ([*ATTACK, "--steps", "0"], "--steps"),
     ([*ATTACK, "--box", "0,2"], "--box"),
+    ([*ATTACK, "--save", FILE], "--save"),
     (["attack", "--min-norm", "--checkpoint", "/nonexistent/ckpt", "--dataset", "digits", "--out", OUT],
      "/nonexistent/ckpt"),
     # construct
