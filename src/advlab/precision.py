@@ -129,7 +129,7 @@ class FastModel(nn.Module):
         self.channels_last = bool(channels_last)
         self.compiled = bool(compile)
         if self.channels_last:
-            model.to(memory_format=torch.channels_last)  # type: ignore[call-arg]
+            model.to(memory_format=torch.channels_last)
         self.model = model
         self.inner: nn.Module = cast(nn.Module, torch.compile(model)) if compile else model
         for name in ("in_shape", "num_classes"):

@@ -118,7 +118,7 @@ def _check_shape(in_shape: Sequence[int]) -> tuple[int, int, int]:
     if isinstance(in_shape, str) or not isinstance(in_shape, Sequence):
         raise bad_argument("in_shape", in_shape, "(C, H, W) positive ints")
     shape = validate(IN_SHAPE, list(in_shape), "in_shape")
-    return tuple(shape)  # type: ignore[return-value]
+    return tuple(shape)
 
 
 def _check_kwargs(arch: str, user: dict[str, Any]) -> None:
@@ -186,7 +186,7 @@ def build_model(arch: str, *, in_shape: Sequence[int], num_classes: int,
     model = meta if str(device) == "meta" else _construct(cls, arch, shape, num_classes, fixed, user, device)
     config: dict[str, Any] = {"arch": arch, "in_shape": list(shape),
                               "num_classes": int(num_classes), "kwargs": user}
-    model.config = config  # type: ignore[assignment]
+    model.config = config
     return model
 
 

@@ -73,11 +73,11 @@ class Classifier(nn.Module):
 
     def features(self, x: Tensor) -> Tensor:
         """Penultimate representation: (N, C, H, W) in [0, 1] -> (N, D)."""
-        return self.body(self.normalize(x))  # type: ignore[no-any-return]
+        return self.body(self.normalize(x))
 
     def forward(self, x: Tensor) -> Tensor:
         """Logits: (N, C, H, W) in [0, 1] -> (N, K)."""
-        return self.head(self.features(x))  # type: ignore[no-any-return]
+        return self.head(self.features(x))
 
 
 def conv_out(size: int, kernel: int, stride: int = 1, padding: int = 0) -> int:

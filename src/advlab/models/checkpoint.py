@@ -155,7 +155,7 @@ def read_config(folder: Path) -> dict[str, Any]:
     doc = read_json(f, max_bytes=MAX_CONFIG_BYTES)
     if not isinstance(doc, dict) or not isinstance(doc.get("model"), dict):
         raise AdvlabError(f"{f}: not an advlab checkpoint config (no 'model' entry)")
-    return validate(CONFIG_SCHEMA, doc, str(f))  # type: ignore[no-any-return]
+    return validate(CONFIG_SCHEMA, doc, str(f))
 
 
 def read_weights(folder: Path, expected_sha: str | None, *, trust_unverified: bool = False,

@@ -82,12 +82,12 @@ class AllConvCNN(Classifier):
 
     def features(self, x: Tensor) -> Tensor:
         """Flattened input of the class convolution: (N, C, H, W) -> (N, D)."""
-        return self.trunk(self.normalize(x)).flatten(1)  # type: ignore[no-any-return]
+        return self.trunk(self.normalize(x)).flatten(1)
 
     def forward(self, x: Tensor) -> Tensor:
         """Logits (N, K): spatial mean of the class convolution's map."""
         z = self.features(x).view(x.shape[0], *self._map_shape)
-        return self.head(z).mean(dim=(2, 3))  # type: ignore[no-any-return]
+        return self.head(z).mean(dim=(2, 3))
 
 
 class MLP(Classifier):

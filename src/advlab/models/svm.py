@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
 import torch
@@ -111,16 +111,16 @@ def _resolve_gamma(gamma: float | str, z: np.ndarray) -> float:
     return g
 
 
-def _stack(machines: Sequence[object]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Concatenate the support vectors of binary SVCs: (S, D), coefs (M, S), intercepts (M,)."""
-    svs = [m.support_vectors_ for m in machines]  # type: ignore[attr-defined]
+def _stack(machines: Sequence[Any]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Concatenate the support vectors of fitted binary scikit-learn SVCs: (S, D), coefs (M, S), intercepts (M,)."""
+    svs = [m.support_vectors_ for m in machines]
     coef = np.zeros((len(machines), sum(len(s) for s in svs)))
     start = 0
     for i, m in enumerate(machines):
         n = len(svs[i])
-        coef[i, start:start + n] = m.dual_coef_[0]  # type: ignore[attr-defined]
+        coef[i, start:start + n] = m.dual_coef_[0]
         start += n
-    icpt = np.array([m.intercept_[0] for m in machines])  # type: ignore[attr-defined]
+    icpt = np.array([m.intercept_[0] for m in machines])
     return np.concatenate(svs), coef, icpt
 
 

@@ -46,11 +46,11 @@ class ResNet(Classifier):
         net = tvm.resnet18() if depth == 18 else tvm.resnet50()
         if stem == "cifar":
             net.conv1 = nn.Conv2d(in_shape[0], 64, 3, stride=1, padding=1, bias=False)
-            net.maxpool = nn.Identity()  # type: ignore[assignment]
+            net.maxpool = nn.Identity()
         else:
             net.conv1 = nn.Conv2d(in_shape[0], 64, 7, stride=2, padding=3, bias=False)
         dim = net.fc.in_features
-        net.fc = nn.Identity()  # type: ignore[assignment]
+        net.fc = nn.Identity()
         self.body = net
         self.head = nn.Linear(dim, num_classes)
 
@@ -90,7 +90,7 @@ class DenseNet(Classifier):
         else:
             net.features.conv0 = nn.Conv2d(in_shape[0], 64, 7, stride=2, padding=3, bias=False)
         dim = net.classifier.in_features
-        net.classifier = nn.Identity()  # type: ignore[assignment]
+        net.classifier = nn.Identity()
         self.body = net
         self.head = nn.Linear(dim, num_classes)
 
@@ -123,12 +123,12 @@ class Inception(Classifier):
         super().__init__(in_shape, mean, std)
         net = tvm.inception_v3(weights=None, aux_logits=False, init_weights=True)
         dim = net.fc.in_features
-        net.fc = nn.Identity()  # type: ignore[assignment]
+        net.fc = nn.Identity()
         if stem == "cifar":
             net.Conv2d_1a_3x3 = BasicConv2d(in_shape[0], 32, kernel_size=3, padding=1)
             net.Conv2d_2a_3x3 = BasicConv2d(32, 32, kernel_size=3, padding=1)
-            net.maxpool1 = nn.Identity()  # type: ignore[assignment]
-            net.maxpool2 = nn.Identity()  # type: ignore[assignment]
+            net.maxpool1 = nn.Identity()
+            net.maxpool2 = nn.Identity()
             self.body = nn.Sequential(net)
         else:
             net.Conv2d_1a_3x3 = BasicConv2d(in_shape[0], 32, kernel_size=3, stride=2)

@@ -21,6 +21,7 @@ import torch
 from torch import Tensor, nn
 
 from advlab.errors import AdvlabError
+from advlab.seeding import generator
 from advlab.store import sha256_file
 
 #: Probe inputs for the logit checks: this many uniform [0, 1] images, seeded.
@@ -95,8 +96,7 @@ def find_state_dict(obj: Any, path: str | os.PathLike[str], keys: tuple[str, ...
 
 def probe_images(in_shape: tuple[int, ...], n: int = PROBE_IMAGES, seed: int = 0) -> Tensor:
     """``n`` seeded uniform images (n, C, H, W) in [0, 1] for the logit checks."""
-    g = torch.Generator().manual_seed(seed)
-    return torch.rand(n, *in_shape, generator=g)
+    return torch.rand(n, *in_shape, generator=generator(seed))
 
 
 def max_diff(a: Tensor, b: Tensor) -> float:
@@ -118,7 +118,7 @@ def logits(model: Callable[[Tensor], Any], x: Tensor) -> Tensor:
     out = model(x)
     if isinstance(out, tuple):  # robustness' AttackerModel returns (logits, image)
         out = out[0]
-    return out  # type: ignore[no-any-return]
+    return out
 
 
 def write_and_reload(out: str | os.PathLike[str], model: nn.Module, record: dict[str, Any],

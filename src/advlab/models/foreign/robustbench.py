@@ -144,7 +144,7 @@ class RobustBenchModel(nn.Module):
 
     def forward(self, x: Tensor) -> Tensor:
         """Logits: (N, C, H, W) in [0, 1] -> (N, K)."""
-        return self.net(x)  # type: ignore[no-any-return]
+        return self.net(x)
 
     def features(self, x: Tensor) -> Tensor:
         """The input of the last linear layer: (N, C, H, W) in [0, 1] -> (N, D)."""

@@ -104,7 +104,7 @@ def _reference(arch: str, net: dict[str, Tensor], mean: Tensor, std: Tensor,
     ref = getattr(cifar_models, arch)(num_classes=num_classes)
     ref.load_state_dict(net, strict=True)
     full = nn.Sequential(InputNormalize(mean, std), ref).eval()
-    return full  # type: ignore[no-any-return]
+    return full
 
 
 def import_robustness(checkpoint: str | os.PathLike[str], out: str | os.PathLike[str], *,
