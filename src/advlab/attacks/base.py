@@ -24,7 +24,7 @@ from torch import Tensor, nn
 from advlab.attacks.losses import is_adversarial
 from advlab.attacks.mode import eval_mode
 from advlab.attacks.sanity import warn
-from advlab.attacks.threat import Bounds, Box, check_box, check_eps, norms, resolve_box
+from advlab.attacks.threat import Bounds, Box, check_box, check_eps, norms, resolve_box, take_bounds
 from advlab.errors import AdvlabError, bad_argument
 from advlab.precision import follow_model, full_precision, model_device
 from advlab.progress import progress
@@ -241,10 +241,9 @@ class FixedEpsAttack(Attack):
         success, n = prev.success.clone(), prev.norms.clone()
         todo = ~keep
         if todo.any():
-            b = None if bounds is None else tuple(t[todo] if t.dim() else t for t in bounds)
             t = None if target is None else target[todo]
             success[todo], n[todo] = verify(model, x[todo], y[todo], x_adv[todo], t, self.norm,
-                                            eps, b)  # type: ignore[arg-type]
+                                            eps, take_bounds(bounds, todo))
         return success, n
 
     def _run(self, model: nn.Module, x: Tensor, y: Tensor, eps: float,
@@ -284,10 +283,10 @@ class MinNormAttack(Attack):
         """
         out = x.clone()
         for chunk in self.batches(torch.arange(len(x), device=x.device)):
-            b = None if bounds is None else tuple(t[chunk] if t.dim() else t for t in bounds)
             t = None if target is None else target[chunk]
             start = None if init is None else init[chunk]
-            out[chunk] = self._attack_batch(model, x[chunk], y[chunk], t, b, start)  # type: ignore[arg-type]
+            out[chunk] = self._attack_batch(model, x[chunk], y[chunk], t, take_bounds(bounds, chunk),
+                                            start)
         return out
 
     def _attack_batch(self, model: nn.Module, x: Tensor, y: Tensor, target: Tensor | None,

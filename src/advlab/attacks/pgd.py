@@ -25,6 +25,7 @@ from advlab.attacks.threat import (
     project_ball,
     random_in_ball,
     resolve_box,
+    take_bounds,
 )
 from advlab.errors import bad_argument
 
@@ -150,7 +151,7 @@ class PGD(FixedEpsAttack):
             todo = torch.nonzero(~done).flatten()
             for chunk in self.batches(todo, eps):
                 t = None if target is None else target[chunk]
-                b = None if bounds is None else _take(bounds, chunk)
+                b = take_bounds(bounds, chunk)
                 xa, succ, val = self._one_run(model, x[chunk], y[chunk], t, eps, step, b, gen,
                                               final_check=cfg["restarts"] > 1)
                 better = succ | (val > best_loss[chunk])
@@ -184,7 +185,7 @@ class PGD(FixedEpsAttack):
                 idx, x_adv, grad = idx[~succ], x_adv[~succ], grad[~succ]
                 if len(idx) == 0:
                     return out_x, out_succ, out_val
-            x0i, bi = x0[idx], None if bounds is None else _take(bounds, idx)
+            x0i, bi = x0[idx], take_bounds(bounds, idx)
             x_adv = x_adv + step * normalized_step(grad, norm)
             x_adv = clamp_box(x0i + project_ball(x_adv - x0i, norm, eps), bi)
         out_x[idx] = x_adv
@@ -211,8 +212,3 @@ def _step_info(model: nn.Module, x: Tensor, y: Tensor, target: Tensor | None,
 
 def _sub(t: Tensor | None, idx: Tensor) -> Tensor | None:
     return None if t is None else t[idx]
-
-
-def _take(bounds: tuple[Tensor, Tensor], idx: Tensor) -> tuple[Tensor, Tensor]:
-    """Restrict per-sample bounds (N,C,H,W) to ``idx``; scalar bounds pass through."""
-    return tuple(b[idx] if b.dim() else b for b in bounds)  # type: ignore[return-value]
