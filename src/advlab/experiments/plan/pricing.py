@@ -20,6 +20,7 @@ from advlab.experiments.plan.count import (
     cpu_rate,
     profile,
 )
+from advlab.seeding import generator
 
 
 @dataclass(frozen=True)
@@ -101,7 +102,7 @@ def fit_seconds(kind: str, n: int, dim: int, cache: dict[str, float]) -> float:
     if kind not in cache:
         from sklearn.svm import SVC
 
-        g = torch.Generator().manual_seed(0)
+        g = generator(0)
         y = torch.arange(FIT_N0) % 2
         x = torch.randn((FIT_N0, d0), generator=g, dtype=torch.float64) + 0.25 * (2 * y[:, None] - 1)
         t0 = time.perf_counter()

@@ -37,6 +37,7 @@ from advlab.experiments.plan import (
 )
 from advlab.experiments.richardson2020 import stages as S
 from advlab.experiments.richardson2020.config import RichardsonConfig
+from advlab.seeding import generator
 
 ATTACK_BATCH, CLEAN_BATCH, TRAIN_EVAL_BATCH, EM_BATCH = 256, 512, 500, 4096
 #: components the MFA networks are counted with (then scaled to the real number)
@@ -66,7 +67,7 @@ def svm(kind: str, n_support: int, shape: tuple[int, int, int]) -> Net:
 def _random_mfa(k: int, latent: int, shape: tuple[int, int, int]) -> Any:
     from advlab.bayes import MFA
 
-    d, g = math.prod(shape), torch.Generator().manual_seed(0)
+    d, g = math.prod(shape), generator(0)
     return MFA(k, latent).set_params_from(
         torch.ones(k, dtype=F64), torch.rand(k, d, generator=g, dtype=F64),
         0.1 * torch.randn(k, d, latent, generator=g, dtype=F64), torch.full((k, d), 0.01, dtype=F64),
@@ -95,7 +96,7 @@ def em_flops_per_sample(latent: int, d: int) -> float:
     from advlab.bayes import MFA
 
     n = max(64, 2 * SMALL_K * (latent + 1))
-    x = torch.rand((n, d), generator=torch.Generator().manual_seed(0), dtype=F64)
+    x = torch.rand((n, d), generator=generator(0), dtype=F64)
     flops = []
     for iters in (1, 2):
         with FlopCounterMode(display=False) as fc:

@@ -15,14 +15,13 @@ import functools
 from pathlib import Path
 from typing import Any
 
-import torch
 from torch import Tensor
 
 from advlab.bayes import SyntheticPair, fit_class_mfas, make_synthetic
 from advlab.data import load_artifact, load_dataset
 from advlab.errors import bad_argument
 from advlab.experiments.richardson2020.config import RichardsonConfig
-from advlab.seeding import derive_seed, seeded_subset
+from advlab.seeding import derive_seed, generator, seeded_subset
 
 VARIANTS = ("symmetric", "asymmetric")
 
@@ -101,5 +100,5 @@ def noisy_variant(d: Path, noise_std: float, device: str = "cpu") -> SyntheticPa
 
 def sample_split(pair_model: SyntheticPair, n_per_class: int, seed: int) -> tuple[Tensor, Tensor]:
     """Fresh shuffled samples x (2n, C, H, W) float32, y (2n,), never clipped."""
-    g = torch.Generator().manual_seed(seed)
+    g = generator(seed)
     return pair_model.sample(n_per_class, g)
