@@ -50,31 +50,26 @@ def check_precision(precision: str, device: str | torch.device = "cpu") -> Preci
     """
     if precision not in PRECISIONS:
         raise bad_argument("precision", precision, "one of " + ", ".join(PRECISIONS))
-    dtype = PRECISIONS[precision]
-    kind = device_type(device)
-    if dtype is None:
-        return cast(Precision, precision)
-    ok = torch.amp.autocast_mode.is_autocast_available(kind)
-    if ok:  # autocast warns and disables itself for an unsupported dtype: make that an error
-        with warnings.catch_warnings():
-            warnings.simplefilter("error")
-            try:
-                with torch.autocast(kind, dtype=dtype):
-                    pass
-            except (RuntimeError, UserWarning):
-                ok = False
-    if not ok:
-        works = [p for p in PRECISIONS if p == "fp32" or _supported(p, kind)]
+    dtype, kind = PRECISIONS[precision], device_type(device)
+    if dtype is not None and not _autocast_works(dtype, kind):
+        works = [p for p, d in PRECISIONS.items() if d is None or _autocast_works(d, kind)]
         raise bad_argument("precision", precision, "one of " + ", ".join(works),
                            f"autocast does not support {precision} on the device {str(device)!r}")
     return cast(Precision, precision)
 
 
-def _supported(precision: str, kind: str) -> bool:
-    try:
-        check_precision(precision, kind)
-    except AdvlabError:
+def _autocast_works(dtype: torch.dtype, kind: str) -> bool:
+    """Whether ``torch.autocast(kind, dtype)`` is available (it warns and disables itself
+    for a dtype it does not support: taken as a no)."""
+    if not torch.amp.autocast_mode.is_autocast_available(kind):
         return False
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        try:
+            with torch.autocast(kind, dtype=dtype):
+                pass
+        except (RuntimeError, UserWarning):
+            return False
     return True
 
 
