@@ -5,6 +5,7 @@ model as the source of D_R construction."""
 from __future__ import annotations
 
 import json
+import math
 import os
 import sys
 import types
@@ -263,3 +264,32 @@ def test_robustbench_missing_package_message(monkeypatch: pytest.MonkeyPatch) ->
     monkeypatch.setitem(sys.modules, "robustbench.model_zoo.models", None)
     with pytest.raises(AdvlabError, match="robustbench is not installed: install it"):
         rb.zoo_entry("Wong2020Fast", "cifar10", "Linf")
+
+
+def test_cli_import_robustbench_then_construct_robust(tmp_path: Path, wong_file: Any,
+                                                      capsys: pytest.CaptureFixture[str]) -> None:
+    """`advlab models import --from robustbench NAME --checkpoint FILE`, then
+    `advlab construct robust --source DIR` at toy size: D_R from a RobustBench architecture."""
+    from advlab.models.checkpoint import WEIGHTS
+
+    path, original = wong_file
+    code, out, err = run_main(["models", "import", "--from", "robustbench", "Wong2020Fast",
+                               "--checkpoint", str(path), "--out", str(tmp_path / "m"), "--json"],
+                              capsys)
+    assert code == 0, err
+    assert json.loads(out)["source_sha256"] == sha256_file(path)
+    data = _cifar_shaped_artifact(tmp_path / "data")
+    code, out, err = run_main(["construct", "robust", "--source", str(tmp_path / "m"),
+                               "--dataset", str(data), "--out", str(tmp_path / "dr"), "--n", "4",
+                               "--steps", "3", "--step-size", "0.1", "--batch-size", "4",
+                               "--json"], capsys)
+    assert code == 0, err
+    x, y = advlab.load_dataset(str(tmp_path / "dr"))
+    card = json.loads((tmp_path / "dr" / "card.json").read_text())
+    src = card["provenance"]["source_model"]
+    assert x.shape == (4, 3, 32, 32) and y.shape == (4,) and bool(torch.isfinite(x).all())
+    assert src["sha256"] == sha256_file(tmp_path / "m" / WEIGHTS)
+    assert card["provenance"]["source_dataset"]["name"] == str(data)
+    stats = json.loads(out)["stats"]
+    assert stats and all(math.isfinite(v) for v in stats.values())
+    print(f"D_R from RobustBench Wong2020Fast: {stats}")

@@ -23,6 +23,7 @@ from advlab.cli.options import (
     out_option,
     resolve_device,
     seed_option,
+    trust_unverified_option,
 )
 
 
@@ -46,6 +47,7 @@ from advlab.cli.options import (
               help="Samples per shard (unit of resumption and of torchrun parallelism).")
 @click.option("--batch-size", type=int, default=256, show_default=True)
 @click.option("--n", "n", type=int, default=None, help="Construct a seeded random subset of N samples.")
+@trust_unverified_option
 @seed_option
 @device_option
 @data_root_option
@@ -54,8 +56,9 @@ from advlab.cli.options import (
 @json_option
 def command(kind: str, source: str, dataset: str, split: str, steps: int | None,
             step_size: float | None, eps: float | None, init: str | None, noise_std: float,
-            random_start: bool, shard_size: int, batch_size: int, n: int | None, seed: int,
-            device: str, data_root: str | None, out: str, force: bool, as_json: bool) -> None:
+            random_start: bool, shard_size: int, batch_size: int, n: int | None,
+            trust_unverified: bool, seed: int, device: str, data_root: str | None, out: str,
+            force: bool, as_json: bool) -> None:
     """Construct a features-paper dataset (Ilyas et al. 2019, Sections 3.1-3.2).
 
     KIND is robust / nonrobust (representation inversion of a robust / standard model:
@@ -72,6 +75,7 @@ def command(kind: str, source: str, dataset: str, split: str, steps: int | None,
         steps=steps, step_size=step_size, eps=eps, init=init, shard_size=shard_size, n=n,
         device=resolve_device(device), data_root=data_root_env(data_root),
         batch_size=batch_size, noise_std=noise_std, random_start=random_start, force=force,
+        trust_unverified=trust_unverified,
     )
     if dist_env()[0] != 0:
         return

@@ -115,8 +115,12 @@ def resolve_config(
     )
 
 
-def load_source(source: str | os.PathLike[str] | nn.Module, device: str) -> Source:
-    """Load a checkpoint folder (or take a model) and hash its weights for the provenance."""
+def load_source(source: str | os.PathLike[str] | nn.Module, device: str, *,
+                trust_unverified: bool = False) -> Source:
+    """Load a checkpoint folder (or take a model) and hash its weights for the provenance.
+
+    ``trust_unverified``: load a checkpoint whose config.json has no weights hash (with a
+    warning; refused otherwise)."""
     if isinstance(source, nn.Module):
         from safetensors.torch import save as st_save
 
@@ -126,7 +130,7 @@ def load_source(source: str | os.PathLike[str] | nn.Module, device: str) -> Sour
     from advlab.models.checkpoint import WEIGHTS, checkpoint_folder, load_checkpoint
 
     folder = checkpoint_folder(source)
-    model, doc = load_checkpoint(folder, device=device)
+    model, doc = load_checkpoint(folder, device=device, trust_unverified=trust_unverified)
     keep: dict[str, Any] = {k: doc[k] for k in ("model", "train", "training", "config") if k in doc}
     return Source(model, sha256_file(folder / WEIGHTS), str(source), keep)
 
@@ -287,6 +291,7 @@ def construct_dataset(
     precision: str = "fp32",
     channels_last: bool = False,
     compile: bool = False,
+    trust_unverified: bool = False,
 ) -> Path:
     """Construct D_R / D_NR / D_rand / D_det from ``dataset`` and a source model.
 
@@ -307,6 +312,7 @@ def construct_dataset(
         device: ``cpu`` / ``cuda`` (under torchrun, ``cuda`` means ``cuda:LOCAL_RANK``).
         force: discard finished shards and the artifact, and recompute.
         timeout_s: how long rank 0 waits for other ranks' shards (None: forever).
+        trust_unverified: accept a source checkpoint without a weights hash (warning).
         precision, channels_last, compile: the source model's speed paths
             (:func:`advlab.precision.speed_paths`); a setting other than the defaults is
             recorded in the provenance and the construction key.
@@ -320,7 +326,7 @@ def construct_dataset(
                          optimizer=optimizer, tol=tol)
     rank, world = dist_env()
     device = _rank_device(device, world)
-    src = load_source(source_checkpoint, device)
+    src = load_source(source_checkpoint, device, trust_unverified=trust_unverified)
     fast = speed_paths(src.model, precision=precision, channels_last=channels_last, compile=compile)
     from advlab.data import load_dataset
 

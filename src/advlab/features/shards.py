@@ -30,9 +30,9 @@ from pathlib import Path
 import torch
 from safetensors import SafetensorError, safe_open
 from safetensors.torch import load_file, save_file
-from tqdm import tqdm
 
 from advlab.errors import AdvlabError, bad_argument
+from advlab.progress import progress
 from advlab.seeding import generator, shard_seed
 from advlab.store import atomic_path
 
@@ -170,8 +170,8 @@ def run_shards(
     total = sum(plan.bounds(i)[1] - plan.bounds(i)[0] for i in mine)
     left = sum(plan.bounds(i)[1] - plan.bounds(i)[0] for i in todo)
     label = f"{desc} [rank {rank}/{world_size}]" if world_size > 1 else desc
-    with tqdm(total=total, initial=total - left, desc=label, unit="img", position=rank,
-              disable=None, leave=world_size == 1) as bar:
+    with progress(total=total, initial=total - left, desc=label, unit="img", position=rank,
+                  leave=world_size == 1) as bar:
         for i in todo:
             tensors = _seeded_shard(compute, plan, i, bar.update, cuda)
             start, stop = plan.bounds(i)
@@ -197,12 +197,12 @@ def wait_for_shards(
     root = Path(root)
     t0 = time.monotonic()
     missing = list(range(plan.num_shards))
-    with tqdm(total=plan.num_shards, desc="waiting for shards", unit="shard", disable=None,
-              leave=False) as bar:
+    with progress(total=plan.num_shards, initial=plan.num_shards - len(missing),
+                  desc="waiting for shards", unit="shard") as bar:
         while True:
-            missing = [i for i in missing if not _shard_state(shard_file(root, i), plan, i)]
-            bar.n = plan.num_shards - len(missing)
-            bar.refresh()
+            left = [i for i in missing if not _shard_state(shard_file(root, i), plan, i)]
+            bar.update(len(missing) - len(left))
+            missing = left
             if not missing:
                 return
             if timeout_s is not None and time.monotonic() - t0 > timeout_s:
