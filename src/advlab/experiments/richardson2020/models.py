@@ -14,8 +14,9 @@ held-out part of the real training set), never the test set.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from torch import Tensor, nn
 
@@ -25,6 +26,7 @@ from advlab.models import fit_svm
 from advlab.train import AdvConfig, TrainConfig, train
 
 Data = tuple[Tensor, Tensor]
+K = TypeVar("K", int, float)
 
 
 def train_cnn(d: Path, train_data: Data, val_data: Data, *, width: int, cfg: RichardsonConfig,
@@ -41,6 +43,27 @@ def train_cnn(d: Path, train_data: Data, val_data: Data, *, width: int, cfg: Ric
     return model, float(res.final["test_acc"])
 
 
+def first_reaching(candidates: Sequence[K], fit: Callable[[K], tuple[nn.Module, float]],
+                   target: float) -> tuple[K, nn.Module, float, list[float]]:
+    """Fit the candidates in order, stopping at the first whose validation accuracy reaches
+    ``target``; if none does, keep the most accurate (the first of equals).
+
+    Returns:
+        (candidate, model, its accuracy, the accuracies of the candidates fitted, in order).
+    """
+    best: tuple[K, nn.Module, float] | None = None
+    accs: list[float] = []
+    for c in candidates:
+        model, acc = fit(c)
+        accs.append(acc)
+        if best is None or acc > best[2]:
+            best = (c, model, acc)
+        if acc >= target:
+            break
+    assert best is not None  # the candidate lists are validated non-empty
+    return best[0], best[1], best[2], accs
+
+
 def select_cnn(d: Path, train_data: Data, val_data: Data, cfg: RichardsonConfig, device: str,
                label: str = "synthetic") -> tuple[nn.Module, dict[str, Any]]:
     """Width search: the smallest width reaching the target accuracy (else the most accurate).
@@ -48,19 +71,14 @@ def select_cnn(d: Path, train_data: Data, val_data: Data, cfg: RichardsonConfig,
     Returns:
         (model, info) with ``info = {"width", "val_accuracy", "search": [[width, acc], ...]}``.
     """
-    search: list[list[float]] = []
-    best: tuple[float, int, nn.Module] | None = None
-    for w in sorted(cfg.cnn_widths):
-        model, acc = train_cnn(d / f"allconv-w{w}", train_data, val_data, width=w, cfg=cfg,
-                               device=device, label=label)
-        search.append([w, acc])
-        if best is None or acc > best[0]:
-            best = (acc, w, model)
-        if acc >= cfg.cnn_target_accuracy:
-            best = (acc, w, model)
-            break
-    assert best is not None  # cnn_widths is validated non-empty
-    return best[2], {"width": best[1], "val_accuracy": best[0], "search": search}
+    widths = sorted(cfg.cnn_widths)
+
+    def fit(w: int) -> tuple[nn.Module, float]:
+        return train_cnn(d / f"allconv-w{w}", train_data, val_data, width=w, cfg=cfg,
+                         device=device, label=label)
+
+    width, model, acc, accs = first_reaching(widths, fit, cfg.cnn_target_accuracy)
+    return model, {"width": width, "val_accuracy": acc, "search": [[w, a] for w, a in zip(widths, accs, strict=False)]}
 
 
 def train_trades(d: Path, train_data: Data, val_data: Data, width: int, cfg: RichardsonConfig,
@@ -97,19 +115,14 @@ def select_rbf(train_data: Data, val_data: Data, cfg: RichardsonConfig
         "n_support", "search": [[factor, gamma, acc], ...]}``.
     """
     scale = gamma_scale(train_data[0])
-    search: list[list[float]] = []
-    best: tuple[float, float, nn.Module] | None = None
-    for factor in sorted(cfg.svm_gammas, reverse=True):
+    factors = sorted(cfg.svm_gammas, reverse=True)
+
+    def fit(factor: float) -> tuple[nn.Module, float]:
         model = fit_svm(*train_data, kind="rbf", C=cfg.svm_c, gamma=factor * scale)
-        acc = clean_accuracy(model, *val_data)
-        search.append([factor, factor * scale, acc])
-        if best is None or acc > best[0]:
-            best = (acc, factor, model)
-        if acc >= cfg.rbf_min_accuracy:
-            best = (acc, factor, model)
-            break
-    assert best is not None  # svm_gammas is validated non-empty
-    acc, factor, model = best
+        return model, clean_accuracy(model, *val_data)
+
+    factor, model, acc, accs = first_reaching(factors, fit, cfg.rbf_min_accuracy)
+    search = [[f, f * scale, a] for f, a in zip(factors, accs, strict=False)]  # the candidates fitted
     support = model.support_vectors
     assert isinstance(support, Tensor)  # fit_svm returns an SVMModule
     return model, {"gamma": factor * scale, "gamma_factor": factor, "val_accuracy": acc,
