@@ -39,3 +39,11 @@ def test_a_terminal_gets_a_tqdm_bar() -> None:
     assert type(bar).__name__ == "tqdm"
     bar.close()
     assert isinstance(progress(total=3, stream=io.StringIO()), PlainProgress)
+
+
+def test_close_does_not_repeat_the_last_line() -> None:
+    out = io.StringIO()
+    list(PlainProgress(range(3), None, "x", "it", stream=out, interval=0.0))
+    lines = out.getvalue().splitlines()
+    assert [ln.split(" ·")[0] for ln in lines] == ["[x] 1/3 it (33%)", "[x] 2/3 it (67%)",
+                                                  "[x] 3/3 it (100%)"]

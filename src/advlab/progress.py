@@ -45,6 +45,7 @@ class PlainProgress(Generic[T]):
         self.interval = interval if interval is not None else float(
             os.environ.get("ADVLAB_PROGRESS_SECONDS", INTERVAL_S))
         self.t0 = self.last = time.monotonic()
+        self.shown: int | None = None  # the count of the last line printed
 
     def __iter__(self) -> Iterator[T]:
         assert self.iterable is not None, "nothing to iterate over"
@@ -81,12 +82,13 @@ class PlainProgress(Generic[T]):
         print(text, file=self.stream, flush=True)
 
     def close(self) -> None:
-        if self.n > self.start_n and time.monotonic() - self.t0 >= self.interval:
+        if self.n > self.start_n and self.n != self.shown and \
+                time.monotonic() - self.t0 >= self.interval:
             self._line(time.monotonic())
         self.n = self.start_n = self.n  # a second close prints nothing new
 
     def _line(self, now: float) -> None:
-        done = self.n - self.start_n
+        self.shown, done = self.n, self.n - self.start_n
         rate = done / max(now - self.t0, 1e-9)
         total = f"/{self.total}" if self.total else ""
         pct = f" ({100 * self.n / self.total:.0f}%)" if self.total else ""
