@@ -25,7 +25,8 @@ T = TypeVar("T")
 INTERVAL_S = 30.0
 
 
-def _clock(seconds: float) -> str:
+def clock(seconds: float) -> str:
+    """A duration for people: ``4m05s``, or ``1h02m`` from an hour on."""
     m, s = divmod(int(max(seconds, 0.0)), 60)
     h, m = divmod(m, 60)
     return f"{h}h{m:02d}m" if h else f"{m}m{s:02d}s"
@@ -92,9 +93,9 @@ class PlainProgress(Generic[T]):
         rate = done / max(now - self.t0, 1e-9)
         total = f"/{self.total}" if self.total else ""
         pct = f" ({100 * self.n / self.total:.0f}%)" if self.total else ""
-        left = f" · about {_clock((self.total - self.n) / rate)} left" if self.total and rate > 0 else ""
+        left = f" · about {clock((self.total - self.n) / rate)} left" if self.total and rate > 0 else ""
         print(f"[{self.desc}] {self.n}{total} {self.unit}{pct} · {rate:.3g} {self.unit}/s · "
-              f"elapsed {_clock(now - self.t0)}{left}", file=self.stream, flush=True)
+              f"elapsed {clock(now - self.t0)}{left}", file=self.stream, flush=True)
 
 
 def progress(iterable: Iterable[T] | None = None, *, total: int | None = None, desc: str = "",
@@ -115,4 +116,4 @@ def progress(iterable: Iterable[T] | None = None, *, total: int | None = None, d
     return PlainProgress(iterable, total, desc, unit, initial=initial, stream=out)
 
 
-__all__ = ["INTERVAL_S", "PlainProgress", "progress"]
+__all__ = ["INTERVAL_S", "PlainProgress", "clock", "progress"]

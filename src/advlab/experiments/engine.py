@@ -36,6 +36,7 @@ from typing import Any, TextIO
 
 from advlab.errors import AdvlabError
 from advlab.overrides import diff, format_value
+from advlab.progress import clock
 from advlab.provenance import environment
 from advlab.report.figures import figure_formats
 from advlab.seeding import seed_everything
@@ -87,12 +88,6 @@ class RunContext:
         return self.out / "figures"
 
 
-def _clock(seconds: float) -> str:
-    m, s = divmod(int(max(seconds, 0.0)), 60)
-    h, m = divmod(m, 60)
-    return f"{h}h{m:02d}m" if h else f"{m}m{s:02d}s"
-
-
 class Progress:
     """The one progress format: stage i/N, elapsed time and time left.
 
@@ -118,10 +113,10 @@ class Progress:
     def stage(self, i: int, stage: Stage, cached: bool) -> None:
         """Announce stage ``i`` (1-based) before it runs or is read back."""
         left = self._left(i)
-        tail = f" · about {_clock(left)} left" if left is not None and not cached else ""
+        tail = f" · about {clock(left)} left" if left is not None and not cached else ""
         name = stage.title or stage.name
         self.emit(f"stage {i}/{len(self.stages)}: {name} ({'cached' if cached else 'running'})"
-                  f" · elapsed {_clock(time.monotonic() - self.t0)}{tail}", bold=name)
+                  f" · elapsed {clock(time.monotonic() - self.t0)}{tail}", bold=name)
 
     def emit(self, text: str, bold: str | None = None) -> None:
         """One line: ``[tag] text`` on the stream and in the log."""
@@ -285,7 +280,7 @@ def run_recipe(recipe: Recipe, out: str | Path, *, config: Any, seed: int, comma
     results = config_dict(results)
     atomic_write_json(out / "results.json", results)
     recipe.report(ctx, results)
-    progress.emit(f"done in {_clock(time.monotonic() - progress.t0)}: {out / 'report.html'}")
+    progress.emit(f"done in {clock(time.monotonic() - progress.t0)}: {out / 'report.html'}")
     return results
 
 
