@@ -100,6 +100,7 @@ def test_defaults_return_the_model_itself_and_describe_the_settings() -> None:
     assert isinstance(fast, FastModel) and full_precision(fast) is net
     assert describe(fast) == {"precision": "bf16", "channels_last": False, "compile": False}
     assert set(fast.parameters()) == set(net.parameters())
+    assert not speed_paths(net.eval(), precision="bf16").training  # the model's mode, kept
 
 
 def test_decisions_are_float32() -> None:

@@ -126,6 +126,7 @@ class FastModel(nn.Module):
         if self.channels_last:
             model.to(memory_format=torch.channels_last)
         self.model = model
+        self.training = model.training  # the wrapper's own flag only: sub-modules keep theirs
         self.inner: nn.Module = cast(nn.Module, torch.compile(model)) if compile else model
         for name in ("in_shape", "num_classes"):
             if hasattr(model, name):

@@ -141,7 +141,8 @@ def out_option(required: bool = True, default: str | None = None) -> Callable[[F
 def points_options(f: F) -> F:
     """The options that choose a model and the points it is tested on (``evaluate``,
     ``attack``): --checkpoint, --dataset, --split, --n, --trust-unverified, --seed,
-    --device, --data-root, and --out (optional), --force, --json."""
+    --device, --data-root, and --out (optional), --force, --json, and the speed paths
+    (:func:`precision_options`)."""
     for deco in reversed([
         _option("--checkpoint", required=True, type=click.Path(), help="Checkpoint folder."),
         _option("--dataset", required=True, help="Dataset name (see `advlab datasets list`)."),
@@ -149,7 +150,7 @@ def points_options(f: F) -> F:
         _option("--n", type=click.IntRange(min=1), default=None,
                 help="Use a seeded random subset of N points."),
         trust_unverified_option, seed_option, device_option, data_root_option,
-        out_option(required=False), force_option, json_option]):
+        out_option(required=False), force_option, json_option, precision_options]):
         f = deco(f)
     return f
 
@@ -181,6 +182,7 @@ def speed(kw: dict[str, Any]) -> dict[str, Any]:
 def points(kw: dict[str, Any]) -> dict[str, Any]:
     """Pop the :func:`points_options` that make an ``advlab.evaluate.protocol.Points``."""
     out = {k: kw.pop(k) for k in ("checkpoint", "dataset", "split", "n", "seed", "trust_unverified")}
+    out.update(speed(kw))
     out["device"] = resolve_device(kw.pop("device"))
     out["data_root"] = data_root_env(kw.pop("data_root"))
     return out

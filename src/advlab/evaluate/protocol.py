@@ -29,6 +29,7 @@ import torch
 from torch import nn
 
 from advlab.errors import AdvlabError, bad_argument
+from advlab.precision import check_precision, speed_paths
 from advlab.provenance import environment
 from advlab.report import Report
 from advlab.report.format import eps_key
@@ -43,7 +44,9 @@ class Points:
     """Which points of which model: a checkpoint, a dataset split and a seeded subset.
 
     ``trust_unverified`` loads a checkpoint whose config.json has no weights hash (with a
-    warning); without it such a checkpoint is refused.
+    warning); without it such a checkpoint is refused. ``precision``, ``channels_last`` and
+    ``compile`` are the model's speed paths (:func:`advlab.precision.speed_paths`: attacks
+    run in that precision, success and accuracy are decided in float32).
     """
 
     checkpoint: str
@@ -54,10 +57,14 @@ class Points:
     device: str = "cpu"
     data_root: str | None = None
     trust_unverified: bool = False
+    precision: Literal["fp32", "bf16", "fp16"] = "fp32"
+    channels_last: bool = False
+    compile: bool = False
 
     def __post_init__(self) -> None:
         if self.n is not None and self.n < 1:
             raise bad_argument("n", self.n, "a number of points >= 1")
+        check_precision(self.precision, self.device)
 
 
 @dataclass(frozen=True)
@@ -132,6 +139,8 @@ def _load_points(p: Points) -> tuple[nn.Module, torch.Tensor, torch.Tensor, torc
     from advlab.models import load_model
 
     model = load_model(p.checkpoint, device=p.device, trust_unverified=p.trust_unverified)
+    model = speed_paths(model, precision=p.precision, channels_last=p.channels_last,
+                        compile=p.compile)
     x, y = load_dataset(p.dataset, split=p.split, data_root=p.data_root)
     takes = getattr(model, "in_shape", None)
     if takes is not None and tuple(x.shape[1:]) != tuple(takes):
@@ -361,7 +370,10 @@ def min_norm(cfg: MinNormConfig, out: str | Path | None = None, *, force: bool =
             plot_perturbation_histogram(stats, Path(out) / "figures" / fig_name,
                                         title=f"{cfg.method} on {cfg.dataset}")
         if save is not None:
-            stats["saved"] = _save(cfg, save, result, y, index, attack, stats, command)
+            from advlab.evaluate.saving import save_min_norm
+
+            stats["saved"] = save_min_norm(cfg, save, result, y, index, attack, stats, command,
+                                           _weights_sha256(cfg.checkpoint))
         return stats
 
     results, run, _ = _cached(cfg, "attack", out, force or save is not None, compute)
@@ -376,30 +388,6 @@ def min_norm(cfg: MinNormConfig, out: str | Path | None = None, *, force: bool =
         sec.figure(f"figures/{fig_name}", "per-pixel |perturbation| on the 0-255 scale")
         _finish(rep, run, results, cfg, command)
     return results
-
-
-def _save(cfg: MinNormConfig, save: str | Path, result: Any, y: torch.Tensor,
-          index: torch.Tensor, attack: Any, stats: dict[str, Any], command: str) -> dict[str, Any]:
-    """Write the examples of a min-norm run as an artifact; return where and its hash."""
-    from advlab.data import open_source
-    from advlab.data.artifact import UNIT_RANGE, is_artifact, read_card
-    from advlab.evaluate.saving import save_adversarial
-
-    source: dict[str, Any] = {"name": cfg.dataset, "split": cfg.split}
-    if is_artifact(Path(cfg.dataset)):
-        source["sha256"] = read_card(cfg.dataset)["sha256"]
-    prov = {"constructor": "advlab.evaluate.protocol.min_norm (advlab attack --save)",
-            "description": f"minimum-norm adversarial examples ({cfg.method}); x is x_adv, "
-                           "y the true label", "attack": {"class": type(attack).__name__,
-                                                          "norm": "l2", "config": attack.config},
-            "source_model": {"sha256": _weights_sha256(cfg.checkpoint), "path": cfg.checkpoint},
-            "source_dataset": source, "n": cfg.n, "seed": cfg.seed, "command": command,
-            "stats": {k: stats[k] for k in ("success_rate", "mean_l2", "median_l2")}}
-    classes = open_source(cfg.dataset, cfg.split, cfg.data_root).classes
-    path = save_adversarial(save, result, y, index=index, name=f"{cfg.method}:{cfg.dataset}",
-                            classes=list(classes), provenance=prov,
-                            value_range=UNIT_RANGE if cfg.box == UNIT_RANGE else None)
-    return {"path": str(path), "n": len(y), "sha256": read_card(path)["sha256"]}
 
 
 def _finish(rep: Report, run: RunDir, results: dict[str, Any], cfg: Points, command: str) -> None:
