@@ -370,10 +370,7 @@ def min_norm(cfg: MinNormConfig, out: str | Path | None = None, *, force: bool =
             plot_perturbation_histogram(stats, Path(out) / "figures" / fig_name,
                                         title=f"{cfg.method} on {cfg.dataset}")
         if save is not None:
-            from advlab.evaluate.saving import save_min_norm
-
-            stats["saved"] = save_min_norm(cfg, save, result, y, index, attack, stats, command,
-                                           _weights_sha256(cfg.checkpoint))
+            stats["saved"] = _save(cfg, save, result, y, index, attack, stats, command)
         return stats
 
     results, run, _ = _cached(cfg, "attack", out, force or save is not None, compute)
@@ -388,6 +385,30 @@ def min_norm(cfg: MinNormConfig, out: str | Path | None = None, *, force: bool =
         sec.figure(f"figures/{fig_name}", "per-pixel |perturbation| on the 0-255 scale")
         _finish(rep, run, results, cfg, command)
     return results
+
+
+def _save(cfg: MinNormConfig, save: str | Path, result: Any, y: torch.Tensor,
+          index: torch.Tensor, attack: Any, stats: dict[str, Any], command: str) -> dict[str, Any]:
+    """Write the examples of a min-norm run as an artifact; return where and its hash."""
+    from advlab.data import open_source
+    from advlab.data.artifact import UNIT_RANGE, is_artifact, read_card
+    from advlab.evaluate.saving import save_adversarial
+
+    source: dict[str, Any] = {"name": cfg.dataset, "split": cfg.split}
+    if is_artifact(Path(cfg.dataset)):
+        source["sha256"] = read_card(cfg.dataset)["sha256"]
+    prov = {"constructor": "advlab.evaluate.protocol.min_norm (advlab attack --save)",
+            "description": f"minimum-norm adversarial examples ({cfg.method}); x is x_adv, "
+                           "y the true label", "attack": {"class": type(attack).__name__,
+                                                          "norm": "l2", "config": attack.config},
+            "source_model": {"sha256": _weights_sha256(cfg.checkpoint), "path": cfg.checkpoint},
+            "source_dataset": source, "n": cfg.n, "seed": cfg.seed, "command": command,
+            "stats": {k: stats[k] for k in ("success_rate", "mean_l2", "median_l2")}}
+    classes = open_source(cfg.dataset, cfg.split, cfg.data_root).classes
+    path = save_adversarial(save, result, y, index=index, name=f"{cfg.method}:{cfg.dataset}",
+                            classes=list(classes), provenance=prov,
+                            value_range=UNIT_RANGE if cfg.box == UNIT_RANGE else None)
+    return {"path": str(path), "n": len(y), "sha256": read_card(path)["sha256"]}
 
 
 def _finish(rep: Report, run: RunDir, results: dict[str, Any], cfg: Points, command: str) -> None:
