@@ -16,11 +16,13 @@ def write_report(ctx: RunContext, results: dict[str, Any]) -> None:
     rep = Report("advlab demo: adversarial examples, two papers, one laboratory",
                  command=results["command"], config=read_json(ctx.path("config.json")))
     add_scorecard(rep, results["findings"], title="Scorecard of both papers")
+    cfg = ctx.config
     rep.section("What this is").text(
-        "This report reruns, at laptop scale on 4,000 real MNIST digits (mnist5k), the two "
-        "research systems advlab implements: 'Adversarial Examples Are Not Bugs, They Are "
-        "Features' (Ilyas et al. 2019) and 'A Bayes-Optimal View on Adversarial Examples' "
-        "(Richardson & Weiss), together with the theory of both papers. Tables put our "
+        "This report reruns, at laptop scale, the two research systems advlab implements: "
+        "'Adversarial Examples Are Not Bugs, They Are Features' (Ilyas et al. 2019), here on "
+        f"{cfg.features_dataset} ({cfg.features_dataset_reason}), and 'A Bayes-Optimal View "
+        "on Adversarial Examples' (Richardson & Weiss), on MNIST digits (mnist5k), together "
+        "with the theory of both papers. Tables put our "
         "numbers beside the paper's (CIFAR-10 / MNIST at full scale); each table carries the "
         "command and configuration that produced it. Quick presets use far fewer images, "
         "steps and epochs than the papers, so absolute numbers differ; see docs/ for what "

@@ -2,8 +2,9 @@
 
 Every function takes the run's state (:class:`~advlab.experiments.ilyas2019.stages.Ilyas`:
 its config, data and earlier stage results) and a stage folder, and returns JSON.
-Robust accuracy is untargeted L2 PGD from :mod:`advlab.evaluate` with step size
-2.5 * eps / steps and a random start, on a fixed seeded subset of the test split.
+Robust accuracy is :mod:`advlab.evaluate`'s default protocol (untargeted L2 APGD-CE, then
+APGD-DLR on the points still robust, ``eval_steps`` iterations each), on a fixed seeded
+subset of the test split.
 """
 
 from __future__ import annotations

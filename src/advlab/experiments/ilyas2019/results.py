@@ -6,7 +6,7 @@ from typing import Any
 
 from advlab.experiments.engine import RunContext
 from advlab.experiments.findings import judge
-from advlab.experiments.ilyas2019.config import IlyasConfig
+from advlab.experiments.ilyas2019.config import CONVERGED_REL_MEDIAN, REACHED_MIN, IlyasConfig
 from advlab.experiments.ilyas2019.evals import TABLE7_ROWS
 
 
@@ -16,6 +16,32 @@ def table7(stage_results: dict[str, Any], cfg: IlyasConfig) -> dict[str, Any]:
             for row in TABLE7_ROWS}
     n = stage_results["eval_table7_standard"]["n"]
     return {"eps": list(cfg.eval_eps), "steps": cfg.eval_steps, "n": n, "rows": rows}
+
+
+def convergence(stage_results: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """Each construction judged by its stated criterion: an inversion's median relative
+    representation distance at most :data:`CONVERGED_REL_MEDIAN`, a relabelling's reached
+    rate at least :data:`REACHED_MIN`; with the optimizer (or attack) that built it."""
+    rows: dict[str, dict[str, Any]] = {}
+    for key, r in stage_results.items():
+        if not key.startswith("construct_"):
+            continue
+        st = r.get("stats", {})
+        if "rep_rel_median" in st:
+            value, criterion = st["rep_rel_median"], f"median relative distance <= {CONVERGED_REL_MEDIAN}"
+            met = value <= CONVERGED_REL_MEDIAN
+            how = f"{r.get('optimizer', 'paper')}, at most {r.get('steps')} steps of {r.get('step_size')}"
+            if r.get("tol"):
+                how += f", each sample stopped at {r['tol']}"
+        elif "reached_rate" in st:
+            value, criterion = st["reached_rate"], f"targets reached >= {REACHED_MIN}"
+            met = value >= REACHED_MIN
+            how = f"targeted L2 PGD, {r.get('steps')} steps of {r.get('step_size')}, eps {r.get('eps')}"
+        else:
+            continue
+        rows[key.removeprefix("construct_")] = {"value": value, "criterion": criterion,
+                                                "met": bool(met), "built_by": how}
+    return rows
 
 
 def collect(ctx: RunContext) -> dict[str, Any]:
@@ -43,6 +69,7 @@ def collect(ctx: RunContext) -> dict[str, Any]:
         "figure10": curves,
         "transfer": stage_results["eval_transfer"],
         "constructions": constructions,
+        "convergence": convergence(stage_results),
         "sources": {k: stage_results[f"source_{k}"]["test_acc"] for k in ("standard", "robust")},
         "relabel": {"n_test": rel["n_test"], "num_classes": rel["num_classes"]},
         "stage_seconds": {k: v.get("seconds") for k, v in stage_results.items()},

@@ -274,7 +274,8 @@ def construct(out: Path, kind: str, cfg: IlyasConfig, *, source: str, dataset: s
     kw: dict[str, Any]
     if kind in ("robust", "nonrobust"):
         steps = cfg.noise_steps if init == "noise" else cfg.robustify_steps
-        kw = {"steps": steps, "step_size": cfg.robustify_step_size, "init": init or "image"}
+        kw = {"steps": steps, "step_size": cfg.robustify_step_size, "init": init or "image",
+              "optimizer": cfg.robustify_optimizer, "tol": cfg.robustify_tol}
     else:
         kw = {"steps": cfg.relabel_steps, "step_size": cfg.relabel_step_size, "eps": cfg.relabel_eps}
     path = construct_dataset(
