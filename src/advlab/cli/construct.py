@@ -21,6 +21,7 @@ from advlab.cli.options import (
     force_option,
     json_option,
     out_option,
+    precision_options,
     resolve_device,
     seed_option,
     trust_unverified_option,
@@ -54,11 +55,13 @@ from advlab.cli.options import (
 @out_option()
 @force_option
 @json_option
+@precision_options
 def command(kind: str, source: str, dataset: str, split: str, steps: int | None,
             step_size: float | None, eps: float | None, init: str | None, noise_std: float,
             random_start: bool, shard_size: int, batch_size: int, n: int | None,
             trust_unverified: bool, seed: int, device: str, data_root: str | None, out: str,
-            force: bool, as_json: bool) -> None:
+            force: bool, as_json: bool, precision: str, channels_last: bool,
+            compile_model: bool) -> None:
     """Construct a features-paper dataset (Ilyas et al. 2019, Sections 3.1-3.2).
 
     KIND is robust / nonrobust (representation inversion of a robust / standard model:
@@ -75,7 +78,8 @@ def command(kind: str, source: str, dataset: str, split: str, steps: int | None,
         steps=steps, step_size=step_size, eps=eps, init=init, shard_size=shard_size, n=n,
         device=resolve_device(device), data_root=data_root_env(data_root),
         batch_size=batch_size, noise_std=noise_std, random_start=random_start, force=force,
-        trust_unverified=trust_unverified,
+        trust_unverified=trust_unverified, precision=precision, channels_last=channels_last,
+        compile=compile_model,
     )
     if dist_env()[0] != 0:
         return
