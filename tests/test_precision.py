@@ -226,3 +226,33 @@ def test_low_precision_agrees_with_fp32(source: tuple[nn.Module, dict[str, Any]]
     assert a["relative_distance_max_abs_diff"] <= 0.03
     assert a["relabel_reached_points"] <= 10.0
     assert 0.2 < a["fp32"]["robust_accuracy"]["2"] < 0.95  # a radius where attacks matter
+
+
+def test_cli_evaluate_attack_construct_take_the_speed_paths(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from advlab.store import read_json
+
+    run = tmp_path / "mlp"
+    assert _cli(["train", "--dataset", "digits", "--model", "mlp", "--epochs", "1", "--out", str(run),
+                 "--device", "cpu"], capsys)[0] == 0
+    ckpt = str(run / "last")
+    code, err = _cli(["evaluate", "--checkpoint", ckpt, "--dataset", "digits", "--n", "40", "--eps",
+                      "0.5", "--precision", "bf16", "--channels-last", "--out", str(tmp_path / "ev"),
+                      "--device", "cpu"], capsys)
+    assert code == 0, err
+    cfg = read_json(tmp_path / "ev" / "config.json")["config"]
+    assert (cfg["precision"], cfg["channels_last"]) == ("bf16", True)
+    code, err = _cli(["attack", "--min-norm", "--checkpoint", ckpt, "--dataset", "digits", "--n", "10",
+                      "--steps", "5", "--precision", "fp16", "--device", "cpu"], capsys)
+    assert code == 0, err
+    keys = {}
+    for prec in ("fp32", "bf16"):
+        out = tmp_path / f"det-{prec}"
+        code, err = _cli(["construct", "det", "--source", ckpt, "--dataset", "digits", "--eps", "2",
+                          "--steps", "2", "--n", "10", "--precision", prec, "--out", str(out),
+                          "--device", "cpu"], capsys)
+        assert code == 0, err
+        prov = read_json(out / "card.json")["provenance"]
+        keys[prec] = prov["key"]
+        assert prov.get("speed_paths", {}).get("precision", "fp32") == prec
+    assert keys["fp32"] != keys["bf16"]  # a bf16 construction is a different construction
