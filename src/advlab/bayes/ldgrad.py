@@ -236,7 +236,7 @@ def _class_gap(mode: str, x: Tensor, src: lowrank.LowRankMixture, tgt: lowrank.L
             out.append((torch.logsumexp(s, 1), (w[:, :, None] * g).sum(1)))
         else:
             k = s.argmax(1)
-            out.append((s.gather(1, k[:, None]).squeeze(1), g[torch.arange(len(x)), k]))
+            out.append((s.gather(1, k[:, None]).squeeze(1), g[torch.arange(len(x), device=k.device), k]))
     return out[0][0] - out[1][0], out[0][1] - out[1][1]
 
 
