@@ -34,6 +34,51 @@ def test_presets_resolve_for_every_scale() -> None:
     assert len(C.resolve_config("mnist5k", "quick").transfer_archs) >= 4
 
 
+@pytest.mark.parametrize("scale, dataset", [("tiny", "mnist5k"), ("quick", "mnist5k"),
+                                            ("quick", "fashion-mnist"), ("medium", "fashion-mnist"),
+                                            ("full", "cifar10")])
+def test_every_cifar_style_preset_follows_tables_3_and_6(scale: str, dataset: str) -> None:
+    """Table 6's shape (step eps/5; 100 steps outside CI) and Table 3's per-set rule."""
+    cfg = C.resolve_config(dataset, scale)
+    assert cfg.relabel_step_size == pytest.approx(cfg.relabel_eps / 5)
+    assert scale == "tiny" or cfg.relabel_steps == 100
+    d_r, rand, det = cfg.constructed_train, cfg.rand_train, cfg.det_train
+    assert rand.lr == pytest.approx(d_r.lr / 10) and rand.augment == d_r.augment
+    assert det.augment == "none" and det.lr == d_r.lr and det.epochs == d_r.epochs
+    assert scale == "tiny" or d_r.augment != "none"  # Table 3: D_R trained with augmentation
+
+
+def test_cpu_presets_converge_and_full_keeps_the_papers_optimizer() -> None:
+    for scale, dataset in (("quick", "fashion-mnist"), ("medium", "fashion-mnist")):
+        cfg = C.resolve_config(dataset, scale)
+        assert cfg.robustify_optimizer == "polyak" and 0 < cfg.robustify_tol <= C.CONVERGED_REL_MEDIAN
+    full = C.resolve_config("cifar10", "full")
+    assert (full.robustify_optimizer, full.robustify_tol) == ("paper", 0.0)
+    assert C.resolve_config("fashion-mnist", "quick").eval_eps == (0.5, 1.0)
+    assert C.resolve_config("mnist5k", "quick").eval_eps == (1.0, 2.0)
+
+
+def test_convergence_judges_each_construction_by_its_criterion() -> None:
+    from advlab.experiments.ilyas2019.results import convergence
+
+    stage = {
+        "construct_d_r": {"optimizer": "polyak", "steps": 250, "step_size": 1.0, "tol": 0.02,
+                          "stats": {"rep_rel_median": 0.019}},
+        "construct_d_nr_noise": {"optimizer": "paper", "steps": 100, "step_size": 0.2, "tol": 0.0,
+                                 "stats": {"rep_rel_median": 0.31}},
+        "construct_d_det": {"steps": 100, "step_size": 0.4, "eps": 2.0,
+                            "stats": {"reached_rate": 0.62}},
+        "construct_d_rand": {"steps": 100, "step_size": 0.4, "eps": 2.0,
+                             "stats": {"reached_rate": 0.95}},
+        "train_d_r": {"stats": {"rep_rel_median": 0.0}},  # not a construction
+    }
+    conv = convergence(stage)
+    assert set(conv) == {"d_r", "d_nr_noise", "d_det", "d_rand"}
+    assert [conv[k]["met"] for k in ("d_r", "d_nr_noise", "d_det", "d_rand")] == [True, False, False, True]
+    assert "polyak" in conv["d_r"]["built_by"] and "0.02" in conv["d_r"]["built_by"]
+    assert "100 steps of 0.4" in conv["d_det"]["built_by"]
+
+
 def test_overrides_are_typed_and_dotted() -> None:
     cfg = C.resolve_config("mnist5k", "quick", robustify_steps="300", eval_eps="0.5,1.5",
                            **{"constructed_train.epochs": "3", "constructed_train.lr": 0.2},

@@ -169,15 +169,16 @@ def with_radii(cfg: IlyasConfig) -> IlyasConfig:
 def _tiny(dataset: str) -> IlyasConfig:
     """CI scale: a few hundred images, one or two epochs, a handful of steps (< ~90 s)."""
     small = TrainSettings(epochs=1, batch_size=64)
-    return IlyasConfig(
+    cfg = IlyasConfig(
         dataset=dataset, scale="tiny", n_train=400,
         source_train=small, robust_train=small, robust_steps=2,
         n_construct=64, n_construct_noise=64, robustify_steps=5, noise_steps=5, n_construct_test=32,
-        n_relabel=64, relabel_steps=3, constructed_train=small, rand_train=small, det_train=small,
+        n_relabel=64, relabel_steps=3,
         eval_steps=3, eval_checks=False, n_eval=64, fig8_steps=(1, 3), n_fig8=32,
         transfer_archs=("cnn", "mlp", "allconv"), transfer_train=small,
         transfer_n_train=200, transfer_steps=3, shard_size=32,
     )
+    return table3(cfg, small)
 
 
 def _quick(dataset: str) -> IlyasConfig:
