@@ -149,14 +149,14 @@ def test_compile_is_wired(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> No
     monkeypatch.setattr(torch, "compile", fake_compile)
     net = Net()
     fast = speed_paths(net, compile=True)
-    assert calls == [net] and describe(fast)["compile"] is True
+    assert calls == [net, net.features] and describe(fast)["compile"] is True
     from advlab.train import TrainConfig, train
 
     x, y = _data(32)
     cfg = TrainConfig(dataset="t", model="mlp", epochs=1, batch_size=16, compile=True,
                       precision="bf16", checkpoint_every_seconds=1e9)
     train(cfg, tmp_path, train_data=(x, y), test_data=(x, y))
-    assert len(calls) == 2  # the training model went through torch.compile too
+    assert len(calls) == 4 and isinstance(calls[2], nn.Module)  # and the training model
 
 
 @pytest.mark.slow
@@ -166,6 +166,7 @@ def test_torch_compile_agrees_with_eager() -> None:
     x, _ = _data()
     compiled = speed_paths(net, compile=True)
     torch.testing.assert_close(compiled(x), net(x), rtol=1e-5, atol=1e-5)
+    torch.testing.assert_close(compiled.features(x), net.features(x), rtol=1e-5, atol=1e-5)  # type: ignore[operator]
 
 
 @pytest.mark.parametrize("precision", ["bf16", "fp16"])

@@ -128,6 +128,8 @@ class FastModel(nn.Module):
         self.model = model
         self.training = model.training  # the wrapper's own flag only: sub-modules keep theirs
         self.inner: nn.Module = cast(nn.Module, torch.compile(model)) if compile else model
+        feats = getattr(model, "features", None)
+        self._features: Any = torch.compile(feats) if compile and callable(feats) else feats
         for name in ("in_shape", "num_classes"):
             if hasattr(model, name):
                 setattr(self, name, getattr(model, name))
@@ -145,12 +147,11 @@ class FastModel(nn.Module):
 
     def features(self, x: Tensor) -> Tensor:
         """The wrapped model's ``features(x)`` (N, D), float32, under the same settings."""
-        feats = getattr(self.model, "features", None)
-        if not callable(feats):
+        if not callable(self._features):
             raise AdvlabError(f"model: the model ({type(self.model).__name__}) has no features(x) "
                               "method", param="model")
         with autocast(self.precision, x.device):
-            out = feats(self._input(x))
+            out = self._features(self._input(x))
         return cast(Tensor, _to_float32(out))
 
     def extra_repr(self) -> str:
@@ -164,6 +165,8 @@ def speed_paths(model: nn.Module, *, precision: str = "fp32", channels_last: boo
     every setting is off (fp32, contiguous, not compiled).
 
     The model should already be on its device: the precision is checked against it.
+    ``channels_last`` converts the model's own 4-D weights in place (same values); with
+    ``compile``, ``forward`` and ``features`` are compiled separately.
     """
     check_precision(precision, _device_of(model))
     if precision == "fp32" and not channels_last and not compile:
