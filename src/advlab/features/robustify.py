@@ -42,7 +42,7 @@ from torch import nn
 
 from advlab.attacks.mode import eval_mode
 from advlab.errors import AdvlabError, bad_argument
-from advlab.precision import full_precision
+from advlab.precision import describe, full_precision
 
 Init = Literal["image", "noise"]
 Optimizer = Literal["paper", "polyak"]
@@ -293,7 +293,7 @@ def _float32_distances(model: nn.Module, x: torch.Tensor, xr: torch.Tensor,
     of each); the inversion itself chose xr with its low-precision distances. Other models:
     ``d`` unchanged."""
     exact = full_precision(model)
-    if exact is model:
+    if exact is model or describe(model)["precision"] == "fp32":
         return d
     with torch.no_grad():
         target = _features(exact, x)
