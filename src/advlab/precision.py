@@ -121,6 +121,7 @@ class FastModel(nn.Module):
         super().__init__()
         device = _device_of(model)
         self.precision: Precision = check_precision(precision, device)
+        self._dtype = PRECISIONS[self.precision]  # checked once, not at every forward
         self.channels_last = bool(channels_last)
         self.compiled = bool(compile)
         if self.channels_last:
@@ -134,6 +135,11 @@ class FastModel(nn.Module):
             if hasattr(model, name):
                 setattr(self, name, getattr(model, name))
 
+    def _autocast(self, x: Tensor) -> contextlib.AbstractContextManager[Any]:
+        if self._dtype is None:
+            return contextlib.nullcontext()
+        return torch.autocast(x.device.type, dtype=self._dtype)
+
     def _input(self, x: Tensor) -> Tensor:
         if self.channels_last and x.dim() == 4:
             return x.contiguous(memory_format=torch.channels_last)
@@ -141,7 +147,7 @@ class FastModel(nn.Module):
 
     def forward(self, x: Tensor) -> Any:
         """Logits (N, K), float32, of images ``x`` (N, C, H, W)."""
-        with autocast(self.precision, x.device):
+        with self._autocast(x):
             out = self.inner(self._input(x))
         return _to_float32(out)
 
@@ -150,7 +156,7 @@ class FastModel(nn.Module):
         if not callable(self._features):
             raise AdvlabError(f"model: the model ({type(self.model).__name__}) has no features(x) "
                               "method", param="model")
-        with autocast(self.precision, x.device):
+        with self._autocast(x):
             out = self._features(self._input(x))
         return cast(Tensor, _to_float32(out))
 
