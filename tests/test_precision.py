@@ -191,21 +191,6 @@ def _cli(args: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str]
     return int(e.value.code or 0), capsys.readouterr().err
 
 
-def test_cli_train_records_the_speed_paths(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    from advlab.store import read_json
-
-    out = tmp_path / "run"
-    code, err = _cli(["train", "--dataset", "digits", "--model", "mlp", "--epochs", "1",
-                      "--precision", "bf16", "--channels-last", "--out", str(out), "--device", "cpu",
-                      "--json"], capsys)
-    assert code == 0, err
-    identity = read_json(out / "config.json")["identity"]
-    assert (identity["precision"], identity["channels_last"], identity["compile"]) == ("bf16", True, False)
-    code, err = _cli(["train", "--dataset", "digits", "--model", "mlp", "--precision", "fp8",
-                      "--out", str(tmp_path / "x")], capsys)
-    assert code == 2 and "--precision" in err and not (tmp_path / "x").exists()
-
-
 @pytest.fixture(scope="module")
 def source(tmp_path_factory: pytest.TempPathFactory) -> tuple[nn.Module, dict[str, Any]]:
     """The benchmark's CNN (benchmarks/precision.py) and its fp32 figures."""
@@ -229,13 +214,20 @@ def test_low_precision_agrees_with_fp32(source: tuple[nn.Module, dict[str, Any]]
     assert 0.2 < a["fp32"]["robust_accuracy"]["2"] < 0.95  # a radius where attacks matter
 
 
-def test_cli_evaluate_attack_construct_take_the_speed_paths(
+def test_every_command_takes_the_speed_paths(
         tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     from advlab.store import read_json
 
-    run = tmp_path / "mlp"
-    assert _cli(["train", "--dataset", "digits", "--model", "mlp", "--epochs", "1", "--out", str(run),
-                 "--device", "cpu"], capsys)[0] == 0
+    run = tmp_path / "run"
+    code, err = _cli(["train", "--dataset", "digits", "--model", "mlp", "--epochs", "1",
+                      "--precision", "bf16", "--channels-last", "--out", str(run), "--device", "cpu",
+                      "--json"], capsys)
+    assert code == 0, err
+    identity = read_json(run / "config.json")["identity"]
+    assert (identity["precision"], identity["channels_last"], identity["compile"]) == ("bf16", True, False)
+    code, err = _cli(["train", "--dataset", "digits", "--model", "mlp", "--precision", "fp8",
+                      "--out", str(tmp_path / "x")], capsys)
+    assert code == 2 and "--precision" in err and not (tmp_path / "x").exists()
     ckpt = str(run / "last")
     code, err = _cli(["evaluate", "--checkpoint", ckpt, "--dataset", "digits", "--n", "40", "--eps",
                       "0.5", "--precision", "bf16", "--channels-last", "--out", str(tmp_path / "ev"),
