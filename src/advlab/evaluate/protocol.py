@@ -287,14 +287,14 @@ def _robust(cfg: EvalConfig, model: nn.Module, x: torch.Tensor, y: torch.Tensor,
                         "not used, and replaced by this evaluation's")
         rf = None
     rf = rf if rf is not None else RobustFlags(wsha, psha, len(x))
+    priors = {e: rf.prior(cfg.norm, e) for e in cfg.eps}
     flags, info = run_attack(cfg, model, x, y, correct_mask(model, x, y),
-                             {e: rf.prior(cfg.norm, e) for e in cfg.eps})
+                             {e: None if p is None else p.to(x.device) for e, p in priors.items()})
     res: dict[str, Any] = {"robust_accuracy": {eps_key(e): float(f.float().mean())
                                                for e, f in flags.items()},
                            "attack": describe_attack(cfg), **info}
     if stage is not None:
-        fooled = {k: n - int(flags[e].sum()) for e in flags for k, n in info["attacked"].items()
-                  if k == eps_key(e)}
+        fooled = {eps_key(e): info["attacked"][eps_key(e)] - int(f.sum()) for e, f in flags.items()}
         rf.update(cfg.norm, flags, {
             "attack": res["attack"], "norm": cfg.norm, "eps": [eps_key(e) for e in cfg.eps],
             "seed": cfg.seed, "attacked": info["attacked"], "fooled": fooled,
@@ -370,7 +370,10 @@ def min_norm(cfg: MinNormConfig, out: str | Path | None = None, *, force: bool =
             plot_perturbation_histogram(stats, Path(out) / "figures" / fig_name,
                                         title=f"{cfg.method} on {cfg.dataset}")
         if save is not None:
-            stats["saved"] = _save(cfg, save, result, y, index, attack, stats, command)
+            from advlab.evaluate.saving import save_min_norm
+
+            stats["saved"] = save_min_norm(cfg, save, result, y, index, attack, stats, command,
+                                           _weights_sha256(cfg.checkpoint))
         return stats
 
     results, run, _ = _cached(cfg, "attack", out, force or save is not None, compute)
@@ -385,30 +388,6 @@ def min_norm(cfg: MinNormConfig, out: str | Path | None = None, *, force: bool =
         sec.figure(f"figures/{fig_name}", "per-pixel |perturbation| on the 0-255 scale")
         _finish(rep, run, results, cfg, command)
     return results
-
-
-def _save(cfg: MinNormConfig, save: str | Path, result: Any, y: torch.Tensor,
-          index: torch.Tensor, attack: Any, stats: dict[str, Any], command: str) -> dict[str, Any]:
-    """Write the examples of a min-norm run as an artifact; return where and its hash."""
-    from advlab.data import open_source
-    from advlab.data.artifact import UNIT_RANGE, is_artifact, read_card
-    from advlab.evaluate.saving import save_adversarial
-
-    source: dict[str, Any] = {"name": cfg.dataset, "split": cfg.split}
-    if is_artifact(Path(cfg.dataset)):
-        source["sha256"] = read_card(cfg.dataset)["sha256"]
-    prov = {"constructor": "advlab.evaluate.protocol.min_norm (advlab attack --save)",
-            "description": f"minimum-norm adversarial examples ({cfg.method}); x is x_adv, "
-                           "y the true label", "attack": {"class": type(attack).__name__,
-                                                          "norm": "l2", "config": attack.config},
-            "source_model": {"sha256": _weights_sha256(cfg.checkpoint), "path": cfg.checkpoint},
-            "source_dataset": source, "n": cfg.n, "seed": cfg.seed, "command": command,
-            "stats": {k: stats[k] for k in ("success_rate", "mean_l2", "median_l2")}}
-    classes = open_source(cfg.dataset, cfg.split, cfg.data_root).classes
-    path = save_adversarial(save, result, y, index=index, name=f"{cfg.method}:{cfg.dataset}",
-                            classes=list(classes), provenance=prov,
-                            value_range=UNIT_RANGE if cfg.box == UNIT_RANGE else None)
-    return {"path": str(path), "n": len(y), "sha256": read_card(path)["sha256"]}
 
 
 def _finish(rep: Report, run: RunDir, results: dict[str, Any], cfg: Points, command: str) -> None:

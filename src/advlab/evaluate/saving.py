@@ -21,7 +21,7 @@ import os
 import shutil
 import uuid
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 from safetensors.torch import save_file
@@ -30,6 +30,9 @@ from torch import Tensor
 from advlab.attacks.base import AttackResult
 from advlab.errors import AdvlabError, bad_argument
 from advlab.store import atomic_path, check_path, sha256_file, to_jsonable
+
+if TYPE_CHECKING:
+    from advlab.evaluate.protocol import MinNormConfig
 
 SAMPLES_FILE = "samples.safetensors"
 
@@ -85,6 +88,31 @@ def save_adversarial(save: str | os.PathLike[str], result: AttackResult, y: Tens
     return dest
 
 
+def save_min_norm(cfg: MinNormConfig, save: str | os.PathLike[str], result: AttackResult,
+                  y: Tensor, index: Tensor, attack: Any, stats: dict[str, Any], command: str,
+                  weights_sha256: str) -> dict[str, Any]:
+    """Write the examples of a minimum-norm run (:func:`advlab.evaluate.protocol.min_norm`)
+    with their provenance; return where, how many and the artifact's sha256."""
+    from advlab.data import open_source
+    from advlab.data.artifact import UNIT_RANGE, is_artifact, read_card
+
+    source: dict[str, Any] = {"name": cfg.dataset, "split": cfg.split}
+    if is_artifact(Path(cfg.dataset)):
+        source["sha256"] = read_card(cfg.dataset)["sha256"]
+    prov = {"constructor": "advlab.evaluate.protocol.min_norm (advlab attack --save)",
+            "description": f"minimum-norm adversarial examples ({cfg.method}); x is x_adv, "
+                           "y the true label",
+            "attack": {"class": type(attack).__name__, "norm": "l2", "config": attack.config},
+            "source_model": {"sha256": weights_sha256, "path": cfg.checkpoint},
+            "source_dataset": source, "n": cfg.n, "seed": cfg.seed, "command": command,
+            "stats": {k: stats[k] for k in ("success_rate", "mean_l2", "median_l2")}}
+    classes = open_source(cfg.dataset, cfg.split, cfg.data_root).classes
+    path = save_adversarial(save, result, y, index=index, name=f"{cfg.method}:{cfg.dataset}",
+                            classes=list(classes), provenance=prov,
+                            value_range=UNIT_RANGE if cfg.box == UNIT_RANGE else None)
+    return {"path": str(path), "n": len(y), "sha256": read_card(path)["sha256"]}
+
+
 def read_samples(path: str | os.PathLike[str]) -> dict[str, Tensor]:
     """The per-sample tensors of a saved folder, after checking them against its card
     (sha256 and shapes)."""
@@ -109,4 +137,4 @@ def read_samples(path: str | os.PathLike[str]) -> dict[str, Tensor]:
         return {k: sf.get_tensor(k) for k in ("success", "norms", "clean_success", "index")}
 
 
-__all__ = ["SAMPLES_FILE", "check_save_dir", "read_samples", "save_adversarial"]
+__all__ = ["SAMPLES_FILE", "check_save_dir", "read_samples", "save_adversarial", "save_min_norm"]
