@@ -158,3 +158,25 @@ def test_autoattack_refuses_the_default_protocols_settings(digits_mlp: Path) -> 
                        **{name: value})  # type: ignore[arg-type]
     with pytest.raises(AdvlabError, match="attack: got 'pgd'"):
         EvalConfig(checkpoint=str(digits_mlp), dataset="digits", attack="pgd")  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("norm, eps", [("l2", "0.5"), ("linf", "8/255")])
+def test_cli_autoattack_standard_runs_every_member_with_checks(
+        digits_mlp: Path, tmp_path: Path, norm: str, eps: str,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as e:
+        main(["evaluate", "--checkpoint", str(digits_mlp), "--dataset", "digits", "--n", "20",
+              "--eps", eps, "--norm", norm, "--attack", "autoattack", "--json",
+              "--out", str(tmp_path / "ev")])
+    out = capsys.readouterr()
+    assert e.value.code == 0, out.err
+    res = json.loads(out.out)
+    (key,) = res["robust_accuracy"]
+    after = list(res["accuracy_after"][key].values())
+    assert list(res["accuracy_after"][key]) == ["apgd-ce", "apgd-t", "fab-t", "square"]
+    assert res["attack"] == {**res["attack"], "name": "autoattack", "version": "standard"}
+    assert after == sorted(after, reverse=True) and after[-1] == res["robust_accuracy"][key]
+    assert res["robust_accuracy"][key] <= res["clean_accuracy"]
+    assert res["attacked"][key] == round(res["clean_accuracy"] * 20)
+    saved = json.loads((tmp_path / "ev" / "config.json").read_text())["config"]
+    assert saved["attack"] == "autoattack" and saved["norm"] == norm
