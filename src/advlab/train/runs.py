@@ -68,9 +68,15 @@ def write_run_config(out: Path, identity: dict[str, Any], extra: dict[str, Any])
     atomic_write_json(f, {"identity": identity, **extra})
 
 
+#: speed-path fields at their defaults: left out of the identity, so a float32 run keeps the
+#: identity it had before these fields existed (and its folder still resumes)
+_SPEED_DEFAULTS = {"precision": "fp32", "channels_last": False, "compile": False}
+
+
 def identity_of(train_cfg: dict[str, Any], model_cfg: dict[str, Any], data_sha: str) -> dict[str, Any]:
     """What must match for a run folder to be resumed."""
-    return {**{k: v for k, v in train_cfg.items() if k not in _VOLATILE},
+    return {**{k: v for k, v in train_cfg.items() if k not in _VOLATILE
+               and not (k in _SPEED_DEFAULTS and v == _SPEED_DEFAULTS[k])},
             "model_config": model_cfg, "data_sha256": data_sha}
 
 
