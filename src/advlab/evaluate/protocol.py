@@ -306,6 +306,10 @@ def _robust(cfg: EvalConfig, model: nn.Module, x: torch.Tensor, y: torch.Tensor,
     return res
 
 
+def _per_eps(counts: dict[str, int]) -> str:
+    return ", ".join(f"eps {k}: {v}" for k, v in counts.items())
+
+
 def _publish(src: Path, dest: Path) -> None:
     """Copy a stage's flags to the run folder (atomically; nothing when already there)."""
     if dest.is_file() and sha256_file(dest) == sha256_file(src):
@@ -335,7 +339,7 @@ def _eval_report(cfg: EvalConfig, results: dict[str, Any], command: str, run: Ru
     if records:
         rep.section("Robust flags").table(
             ["#", "attack", "norm", "points attacked per eps", "fooled per eps"],
-            [[i + 1, r["attack"]["name"], r["norm"], r["attacked"], r["fooled"]]
+            [[i + 1, r["attack"]["name"], r["norm"], _per_eps(r["attacked"]), _per_eps(r["fooled"])]
              for i, r in enumerate(records)],
             caption="every attack that touched robust_flags.safetensors, in order; each "
                     "attacked only the points the ones before it left robust")
