@@ -35,6 +35,7 @@ import torch
 
 import advlab
 from advlab.evaluate import autoattack
+from advlab.seeding import seeded_subset
 from advlab.store import atomic_write_json
 
 
@@ -104,7 +105,7 @@ def main() -> None:
 
     model = advlab.load_model(args.checkpoint) if args.checkpoint else fixture_cnn()
     x, y = advlab.load_dataset("mnist5k", "test")
-    idx = torch.randperm(len(x), generator=torch.Generator().manual_seed(0))[:args.n]
+    idx = seeded_subset(len(x), args.n, 0)
     x, y = x[idx], y[idx]
     eps_list = [float(e) for e in args.eps.split(",")]
     norm = args.norm

@@ -16,6 +16,7 @@ import torch
 
 import advlab
 from advlab.evaluate import robust_flags
+from advlab.seeding import seeded_subset
 
 pytestmark = [pytest.mark.usefixtures("one_thread"), pytest.mark.peers]
 
@@ -27,7 +28,7 @@ STEPS = (20, 40)
 @pytest.fixture(scope="module")
 def points() -> tuple[torch.Tensor, torch.Tensor]:
     x, y = advlab.load_dataset("mnist5k", "test")
-    idx = torch.randperm(len(x), generator=torch.Generator().manual_seed(0))[:N]
+    idx = seeded_subset(len(x), N, 0)
     return x[idx], y[idx]
 
 
