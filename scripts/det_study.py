@@ -123,6 +123,7 @@ class Config:
     steps: int = 100
     step_size: float = 0.4
     det: str = "sgd10"
+    n: int = N_RELABEL
 
 
 def _t6(name: str, factor: str, eps: float = 2.0, **kw: Any) -> Config:
@@ -153,6 +154,9 @@ MNIST: list[Config] = [
     _t6("eps4", "eps", eps=4.0),
     replace(BASE, name="step_eps50", factor="step_size", step_size=0.04),
     _t6("robust_eps3", "robust", eps=3.0, source="robust"),
+    # added after the first results (sources and D_det training measured): the number of
+    # relabelled images, N = all 4,000 training images, at the quick shape
+    _quick("n4000_quick", "n", n=4000), _quick("n4000_adam5_quick", "n", n=4000, source="adam5"),
 ]
 FMNIST: list[Config] = [
     BASE, _quick("quick", "steps"),
@@ -190,11 +194,10 @@ class Study:
         x, y = advlab.load_dataset(dataset, "train")
         idx = seeded_subset(x.shape[0], N_SOURCE[dataset], derive_seed(SEED, "det-study", "source"))
         self.source_data = (x[idx], y[idx])
-        rel = seeded_subset(x.shape[0], N_RELABEL, derive_seed(SEED, "det-study", "relabel"))
-        self.relabel_data = (x[rel], y[rel])
+        self.train_data = (x, y)
         self.test = advlab.load_dataset(dataset, "test")
         self.models: dict[str, nn.Module] = {}
-        self.sets: dict[tuple[str, float, int, float], tuple[torch.Tensor, torch.Tensor, dict[str, Any]]] = {}
+        self.sets: dict[tuple[str, float, int, float, int], tuple[torch.Tensor, torch.Tensor, dict[str, Any]]] = {}
 
     def source(self, name: str) -> nn.Module:
         """The trained source ``name``; its record goes to ``sources.json`` once."""
@@ -217,16 +220,23 @@ class Study:
                 atomic_write_json(path, rec)
         return self.models[name]
 
+    def relabel_data(self, n: int) -> Data:
+        """``n`` images of the seeded relabelling draw (every image, in order, when n >= N)."""
+        x, y = self.train_data
+        rel = seeded_subset(x.shape[0], n, derive_seed(SEED, "det-study", "relabel"))
+        return x[rel], y[rel]
+
     def relabelled(self, c: Config) -> tuple[torch.Tensor, torch.Tensor, dict[str, Any]]:
-        key = (c.source, c.eps, c.steps, c.step_size)
-        cache = self.work / "relabel" / f"{c.source}_eps{c.eps:g}_{c.steps}x{c.step_size:g}"
+        key = (c.source, c.eps, c.steps, c.step_size, c.n)
+        tag = "" if c.n == N_RELABEL else f"_n{c.n}"
+        cache = self.work / "relabel" / f"{c.source}_eps{c.eps:g}_{c.steps}x{c.step_size:g}{tag}"
         if key not in self.sets and (cache / "stats.json").exists():
             t = load_file(str(cache / "set.safetensors"))
             self.sets[key] = (t["x_adv"], t["target"], json.loads((cache / "stats.json").read_text()))
         if key not in self.sets:
             model = self.source(c.source)
             t0 = time.time()
-            x, y = self.relabel_data
+            x, y = self.relabel_data(c.n)
             rc = RelabelConfig(eps=c.eps, steps=c.steps, step_size=c.step_size)
             r = relabel(model, x, y, mode="det", num_classes=10, config=rc,
                         generator=generator(SEED, "det-study", "relabel-pgd"))
