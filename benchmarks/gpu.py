@@ -77,6 +77,8 @@ def measure(precision: str, channels_last: bool, compile: bool, *, device: str, 
             steps: int, repeats: int, arch: str = "resnet50") -> dict[str, Any]:
     """The three throughputs of one configuration (image-steps / s) and the warm-up time."""
     torch.manual_seed(0)
+    if compile:  # a fresh cache: earlier configurations' graphs must not count against
+        torch._dynamo.reset()  # dynamo's recompile limit (past it, dynamo runs eagerly)
     model = build_model(arch, in_shape=(3, 32, 32), num_classes=10).to(device).eval()
     fast = speed_paths(model, precision=precision, channels_last=channels_last, compile=compile)
     x = torch.rand(batch, 3, 32, 32, device=device)
