@@ -140,15 +140,32 @@ def test_svm_and_bayes_optimal_forward_on_the_models_device() -> None:
         assert svm(x.to("meta")).device.type == "meta"
 
 
-def test_richardson2020_models_stay_on_the_training_device() -> None:
-    """train_cnn returns the model where it was trained (no ``.cpu()``), and evaluate_model
-    moves a CPU-built model (Bayes-optimal, SVMs) to the run's device."""
+def test_richardson2020_attacks_run_on_the_runs_device(monkeypatch: pytest.MonkeyPatch) -> None:
+    """evaluate_model moves a CPU-built model (Bayes-optimal, SVMs) to the run's device and the
+    attacked points follow it; train_cnn returns the CNN where it was trained (no ``.cpu()``)."""
     import inspect
 
     from advlab.experiments.richardson2020 import attack, models
 
+    seen: list[tuple[str, str, str]] = []
+
+    class Stop(Exception):
+        pass
+
+    def spy(model: nn.Module, kind: str, x: torch.Tensor, y: torch.Tensor, *a: object) -> None:
+        dev = model_device(model)
+        seen.append((str(dev.type if dev else None), x.device.type, y.device.type))
+        raise Stop
+
+    monkeypatch.setattr(attack, "run_attacks", spy)
+    x, y = torch.rand(6, 1, 28, 28), torch.zeros(6, dtype=torch.long)
+    from advlab.models import build_model
+
+    cnn = build_model("cnn", in_shape=(1, 28, 28), num_classes=2)
+    with pytest.raises(Stop):
+        attack.evaluate_model(cnn, "cnn", x, y, 4, attack.AttackSettings(), device="meta")
+    assert seen == [("meta", "meta", "meta")]
     assert ".cpu()" not in inspect.getsource(models.train_cnn)
-    assert "model.to(device)" in inspect.getsource(attack.evaluate_model)
 
 
 def test_gpu_benchmark_smoke(tmp_path: Path) -> None:
