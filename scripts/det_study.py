@@ -72,6 +72,7 @@ from torch import nn
 import advlab
 from advlab.evaluate.accuracy import clean_accuracy, robust_accuracy
 from advlab.features import RelabelConfig, relabel
+from advlab.models import load_model
 from advlab.seeding import derive_seed, generator, seeded_subset
 from advlab.store import atomic_path, atomic_write_json
 from advlab.train import AdvConfig, TrainConfig, train
@@ -179,10 +180,15 @@ def train_model(out: Path, s: Settings, data: Data, test: Data, label: str) -> t
                       optimizer=s.optimizer, lr=s.lr, momentum=0.9,
                       weight_decay=s.weight_decay, augment=s.augment,
                       adversarial=adv, seed=s.seed, checkpoint_every_seconds=600.0)
-    r = train(cfg, out, train_data=data, test_data=(test[0][:MONITOR], test[1][:MONITOR]))
+    if (out / "results.json").exists():  # finished (perhaps by an older advlab): reuse last/
+        history = json.loads((out / "metrics.json").read_text())["history"]
+        model: nn.Module = load_model(str(out / "last"), device="cpu")
+    else:
+        r = train(cfg, out, train_data=data, test_data=(test[0][:MONITOR], test[1][:MONITOR]))
+        model, history = r.model, r.history
     hist = [{"epoch": int(h["epoch"]), "train_acc": h.get("train_acc"), "test_acc": h.get("test_acc")}
-            for h in r.history]
-    return r.model.eval(), hist
+            for h in history]
+    return model.eval(), hist
 
 
 class Study:
@@ -296,24 +302,54 @@ def load_results(dataset: str) -> dict[str, dict[str, Any]]:
             if p.stem != "sources"}
 
 
-#: plot panels: (title, x label, factor names, x value of a result)
-PANELS: list[tuple[str, str, tuple[str, ...], Any]] = [
-    ("(a) steps at step eps/5 (eps 2)", "PGD steps", ("steps",),
-     lambda r: r["config"]["steps"] if abs(r["step_fraction_of_eps"] - 0.2) < 1e-9 else None),
-    ("(a) step size at 100 steps (eps 2)", "step / eps", ("step_size",),
-     lambda r: r["step_fraction_of_eps"] if r["config"]["steps"] == 100 else None),
-    ("(b) source training", "source", ("source",), lambda r: r["config"]["source"]),
-    ("(c) eps (100 steps of eps/5)", "eps", ("eps",), lambda r: r["config"]["eps"]),
-    ("(d) D_det model training", "D_det training", ("det_train",), lambda r: r["config"]["det"]),
+#: plot panels: (title, x label, configurations in x order); standard sgd8 source, eps 2 and
+#: the sgd10 D_det model unless the panel varies it. The x position of a shape is the length
+#: PGD can travel, steps x step / eps (1 = just enough to reach the ball's surface).
+PANELS: list[tuple[str, str, tuple[str, ...]]] = [
+    ("(a) relabelling: steps x step", "steps x step / eps (log)",
+     ("steps10", "step_eps50", "quick", "medium", "step_eps20", "steps30", "base", "step_eps2")),
+    ("(b) source training", "source", ("base", "src_sgd3", "src_adam5", "robust")),
+    ("(c) eps (100 steps of eps/5)", "eps", ("eps1", "base", "eps3", "eps4")),
+    ("(d) D_det model training", "D_det training",
+     ("base", "det_adam10", "det_sgd30", "det_crop", "det_seed1")),
+    ("(e) relabelled images (10 x 0.5)", "N", ("quick", "n4000_quick")),
 ]
 
 
-def panel_points(results: dict[str, dict[str, Any]], factors: tuple[str, ...], xval: Any) -> list[tuple[Any, dict[str, Any]]]:
-    """The baseline plus the results varying ``factors`` (standard sources only), in x order."""
-    pts = [(xval(r), r) for r in results.values()
-           if r["config"]["factor"] in (*factors, "baseline") and r["config"]["source"] != "robust"]
-    pts = [(x, r) for x, r in pts if x is not None]
-    return sorted(pts, key=lambda p: (isinstance(p[0], str), p[0]))
+def _x(panel: str, r: dict[str, Any]) -> Any:
+    c = r["config"]
+    if panel.startswith("(a)"):
+        return c["steps"] * c["step_size"] / c["eps"]
+    if panel.startswith("(c)"):
+        return c["eps"]
+    if panel.startswith("(e)"):
+        return r["n_relabel"]
+    return c["source"] if panel.startswith("(b)") else c["det"]
+
+
+def _panel(ax: Any, title: str, xlabel: str, pts: list[tuple[Any, str, dict[str, Any]]]) -> None:
+    """One factor: accuracy on y, on y + 1 and the reach rate against the factor."""
+    categorical = bool(pts) and isinstance(pts[0][0], str)
+    xs = list(range(len(pts))) if categorical else [p[0] for p in pts]
+    for key, label, style in (("acc_original", "original labels y", "o-"),
+                              ("acc_shifted", "shifted labels y+1", "s--")):
+        ax.plot(xs, [100 * r[key] for _, _, r in pts], style, label=label)
+    ax.plot(xs, [100 * r["relabel"]["reached"] for _, _, r in pts], "^:", color="grey",
+            label="targets reached")
+    if categorical:
+        ax.set_xticks(xs, [str(p[0]) for p in pts])
+    if title.startswith("(a)"):
+        ax.set_xscale("log")
+        ax.set_xticks([2, 5, 10, 20, 50], ["2", "5", "10", "20", "50"])
+        ax.minorticks_off()
+        for x, name, r in pts:
+            ax.annotate(name, (x, 100 * r["acc_original"]), fontsize=6, rotation=60,
+                        xytext=(0, 4), textcoords="offset points")
+    ax.axhline(10, color="black", lw=0.5, alpha=0.5)
+    ax.set_title(title, fontsize=9)
+    ax.set_xlabel(xlabel)
+    ax.set_ylim(0, 100)
+    ax.grid(alpha=0.3)
 
 
 def cmd_plot() -> None:
@@ -321,29 +357,20 @@ def cmd_plot() -> None:
 
     for dataset in CONFIGS:
         results = load_results(dataset)
-        if not results:
+        panels = [(t, xl, [(_x(t, results[n]), n, results[n]) for n in names if n in results])
+                  for t, xl, names in PANELS]
+        panels = [p for p in panels if len(p[2]) > 1]
+        if not panels:
             continue
-        fig, axes = subplots(1, len(PANELS), figsize=(4.0 * len(PANELS), 3.4))
-        for ax, (title, xlabel, factors, xval) in zip(axes, PANELS, strict=True):
-            pts = panel_points(results, factors, xval)
-            xs = list(range(len(pts))) if pts and isinstance(pts[0][0], str) else [p[0] for p in pts]
-            for key, label, style in (("acc_original", "original labels y", "o-"),
-                                      ("acc_shifted", "shifted labels y+1", "s--")):
-                ax.plot(xs, [100 * r[key] for _, r in pts], style, label=label)
-            ax.plot(xs, [100 * r["relabel"]["reached"] for _, r in pts], "^:", color="grey",
-                    label="targets reached")
-            if pts and isinstance(pts[0][0], str):
-                ax.set_xticks(xs, [str(p[0]) for p in pts])
-            elif factors == ("step_size",):
-                ax.set_xscale("log")
-            ax.set_title(title, fontsize=9)
-            ax.set_xlabel(xlabel)
-            ax.set_ylim(0, 100)
-            ax.grid(alpha=0.3)
-        axes[0].set_ylabel("D_det model, % of test set")
-        axes[0].legend(fontsize=7)
-        fig.suptitle(f"D_det on {dataset} (N = {N_RELABEL}; baseline: sgd8 source, eps 2, "
-                     "100 steps of eps/5, sgd10)", fontsize=10)
+        fig, axes = subplots(1, len(panels), figsize=(3.6 * len(panels), 3.4), squeeze=False)
+        for ax, (title, xlabel, pts) in zip(axes[0], panels, strict=True):
+            if title.startswith("(a)"):
+                pts.sort(key=lambda p: p[0])
+            _panel(ax, title, xlabel, pts)
+        axes[0][0].set_ylabel("D_det model, % of test set")
+        axes[0][0].legend(fontsize=7, loc="center left")
+        fig.suptitle(f"D_det on {dataset} (N = {N_RELABEL} unless (e); baseline: sgd8 source, "
+                     "eps 2, 100 steps of eps/5, sgd10 D_det model; line at chance)", fontsize=9)
         print(save_figure(fig, IMAGES / f"det-study-{dataset}.png"))
 
 
