@@ -40,8 +40,9 @@ from advlab.tensorfile import expect_tensors, read_header
 
 FLAGS_FILE = "robust_flags.safetensors"
 FORMAT = "advlab-robust-flags/1"
-#: longest text kept from a command line in an attack record (metadata values are bounded)
-MAX_COMMAND = 2000
+#: longest text kept from a command line in an attack record, and most radii per evaluation:
+#: each record is one metadata value, which safetensors readers bound (advlab: 10,000 chars)
+MAX_COMMAND, MAX_EPS = 1000, 100
 
 _META = Obj({
     "format": OneOf((FORMAT,)),
@@ -167,4 +168,4 @@ def read_flags(path: str | os.PathLike[str]) -> RobustFlags:
                        {names[k]: t for k, t in tensors.items()}, records)
 
 
-__all__ = ["FLAGS_FILE", "RobustFlags", "flag_name", "points_sha256", "read_flags", "write_flags"]
+__all__ = ["FLAGS_FILE", "MAX_COMMAND", "MAX_EPS", "RobustFlags", "flag_name", "points_sha256", "read_flags", "write_flags"]

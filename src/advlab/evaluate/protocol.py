@@ -91,12 +91,15 @@ class EvalConfig(Points):
     checks: bool = True
 
     def __post_init__(self) -> None:
+        from advlab.evaluate.flags import MAX_EPS
         from advlab.evaluate.runner import ATTACKS
 
         super().__post_init__()
         for e in self.eps:
             if not 0 <= e < float("inf"):
                 raise bad_argument("eps", list(self.eps), "finite numbers >= 0")
+        if len(self.eps) > MAX_EPS:
+            raise bad_argument("eps", f"{len(self.eps)} radii", f"at most {MAX_EPS}")
         if self.attack not in ATTACKS:
             raise bad_argument("attack", self.attack, " or ".join(map(repr, ATTACKS)))
         if self.steps is not None and self.steps < 0:
