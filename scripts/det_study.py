@@ -103,6 +103,9 @@ SOURCES: dict[str, Settings] = {
     "adam5": Settings(epochs=5, optimizer="adam", lr=1e-3, weight_decay=0.0),
     "sgd3": Settings(epochs=3),
     "robust": Settings(epochs=6, adv_eps=2.0),
+    # added after the first results: the same sources from another seed (source-seed noise)
+    "sgd8_seed1": Settings(epochs=8, seed=1),
+    "adam5_seed1": Settings(epochs=5, optimizer="adam", lr=1e-3, weight_decay=0.0, seed=1),
 }
 DET_TRAIN: dict[str, Settings] = {
     "sgd10": Settings(epochs=10),
@@ -158,6 +161,11 @@ MNIST: list[Config] = [
     # added after the first results (sources and D_det training measured): the number of
     # relabelled images, N = all 4,000 training images, at the quick shape
     _quick("n4000_quick", "n", n=4000), _quick("n4000_adam5_quick", "n", n=4000, source="adam5"),
+    # and the sources' seed, at the quick shape
+    _quick("quick_sgd8_seed1", "crossed", source="sgd8_seed1"),
+    _quick("quick_adam5_seed1", "crossed", source="adam5_seed1"),
+    # and the adam5 source at eps 3 (Table 6's shape)
+    _t6("eps3_adam5", "crossed", eps=3.0, source="adam5"),
 ]
 FMNIST: list[Config] = [
     BASE, _quick("quick", "steps"),
