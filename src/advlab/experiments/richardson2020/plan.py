@@ -6,9 +6,10 @@ support vector, EM runs all its iterations, attacks run every step. The MFA's k-
 initialisation, the PCA of the outlier direction and the sampling of synthetic data are
 not counted (each below 1% of the stage's EM).
 
-Placement follows the code as it runs today: the MFA fit and CNN training use
-``--device``; every attack, clean accuracy after training and SVM fit runs on the CPU
-(``cpu_only``).
+Placement follows the code as it runs: the MFA fit, CNN training, every attack (LD-Grad,
+FMN, CW-L2) and clean accuracy use ``--device`` (the Bayes-optimal classifier and the SVMs
+move there); scikit-learn's SVM fits and the RBF SVM's gamma search and nearest-point start
+run on the CPU (``cpu_only``).
 """
 
 from __future__ import annotations
@@ -156,13 +157,12 @@ class Planner:
         first = (f"LD-Grad, {c.ldgrad_steps} steps", c.ldgrad_steps) if bayes_model else \
             (f"FMN, {c.attack_steps} steps", c.attack_steps)
         out = [Work(f"{label}: clean accuracy on {n_test:,} test points", net, "forward", n_test,
-                    CLEAN_BATCH, cpu_only=True),
-               Work(f"{label}: {first[0]} x {n:,} points", net, "grad", first[1] * n, ATTACK_BATCH,
-                    cpu_only=True)]
+                    CLEAN_BATCH),
+               Work(f"{label}: {first[0]} x {n:,} points", net, "grad", first[1] * n, ATTACK_BATCH)]
         if c.use_cwl2:
             k = c.cw_steps * c.attack_binary_steps
             out.append(Work(f"{label}: CW-L2, {c.cw_steps} x {c.attack_binary_steps} steps x {n:,} points",
-                            net, "grad", k * n, ATTACK_BATCH, cpu_only=True))
+                            net, "grad", k * n, ATTACK_BATCH))
         return out
 
     # ------------------------------------------------------------------ stages
