@@ -176,6 +176,11 @@ FMNIST: list[Config] = [
     replace(BASE, name="steps10", factor="steps", steps=10),
     replace(BASE, name="step_eps20", factor="step_size", step_size=0.1),
     _t6("eps1", "eps", eps=1.0), _t6("robust_eps3", "robust", eps=3.0, source="robust"),
+    # added after the first results: the adam5 source at the quick shape, from two seeds,
+    # and from its second seed at Table 6's shape
+    _quick("quick_adam5", "crossed", source="adam5"),
+    _quick("quick_adam5_seed1", "crossed", source="adam5_seed1"),
+    _t6("src_adam5_seed1", "source", source="adam5_seed1"),
 ]
 CONFIGS = {"mnist5k": MNIST, "fashion-mnist": FMNIST}
 Data = tuple[torch.Tensor, torch.Tensor]
