@@ -36,6 +36,7 @@ from advlab.attacks.threat import (
     take_bounds,
 )
 from advlab.errors import bad_argument
+from advlab.seeding import derive_seed
 
 #: per-sample objective and success of the active samples: f(logits (m, K), idx (m,)) -> (m,)
 Objective = Callable[[Tensor, Tensor], Tensor]
@@ -339,7 +340,7 @@ class APGDEnsemble(FixedEpsAttack):
         super().__init__(norm=norm, steps=steps, losses=losses, restarts=restarts, box=box,
                          batch_size=batch_size, seed=seed, loss=losses[0], early_stop=True)
         self.members = [APGD(norm=norm, steps=steps, loss=name, restarts=restarts, box=box,
-                             batch_size=batch_size, seed=seed + k)
+                             batch_size=batch_size, seed=derive_seed(seed, "member", k))
                         for k, name in enumerate(losses)]
         self.norm = self.members[0].norm
 
