@@ -181,6 +181,9 @@ FMNIST: list[Config] = [
     _quick("quick_adam5", "crossed", source="adam5"),
     _quick("quick_adam5_seed1", "crossed", source="adam5_seed1"),
     _t6("src_adam5_seed1", "source", source="adam5_seed1"),
+    # and the shorter shapes at eps 3: the quick preset's and the medium preset's (eps/8)
+    _quick("quick_eps3", "crossed", eps=3.0),
+    Config("medium_eps3", "crossed", eps=3.0, steps=20, step_size=0.375),
 ]
 CONFIGS = {"mnist5k": MNIST, "fashion-mnist": FMNIST}
 Data = tuple[torch.Tensor, torch.Tensor]
@@ -321,7 +324,10 @@ def load_results(dataset: str) -> dict[str, dict[str, Any]]:
 PANELS: list[tuple[str, str, tuple[str, ...]]] = [
     ("(a) relabelling: steps x step", "steps x step / eps (log)",
      ("steps10", "step_eps50", "quick", "medium", "step_eps20", "steps30", "base", "step_eps2")),
-    ("(b) source training", "source", ("base", "src_sgd3", "src_adam5", "robust")),
+    ("(b) source training (100 x eps/5)", "source",
+     ("base", "src_sgd3", "src_adam5", "src_adam5_seed1", "robust")),
+    ("(b) source and its seed (10 x 0.5)", "source",
+     ("quick", "quick_sgd8_seed1", "quick_adam5", "quick_adam5_seed1", "robust_quick")),
     ("(c) eps (100 steps of eps/5)", "eps", ("eps1", "base", "eps3", "eps4")),
     ("(d) D_det model training", "D_det training",
      ("base", "det_adam10", "det_sgd30", "det_crop", "det_seed1")),
@@ -350,7 +356,7 @@ def _panel(ax: Any, title: str, xlabel: str, pts: list[tuple[Any, str, dict[str,
     ax.plot(xs, [100 * r["relabel"]["reached"] for _, _, r in pts], "^:", color="grey",
             label="targets reached")
     if categorical:
-        ax.set_xticks(xs, [str(p[0]) for p in pts])
+        ax.set_xticks(xs, [str(p[0]) for p in pts], rotation=25, fontsize=7)
     if title.startswith("(a)"):
         ax.set_xscale("log")
         ax.set_xticks([2, 5, 10, 20, 50], ["2", "5", "10", "20", "50"])
@@ -375,13 +381,19 @@ def cmd_plot() -> None:
         panels = [p for p in panels if len(p[2]) > 1]
         if not panels:
             continue
-        fig, axes = subplots(1, len(panels), figsize=(3.6 * len(panels), 3.4), squeeze=False)
-        for ax, (title, xlabel, pts) in zip(axes[0], panels, strict=True):
+        rows = (len(panels) + 2) // 3
+        fig, axes = subplots(rows, 3, figsize=(12.0, 3.6 * rows), squeeze=False)
+        fig.set_layout_engine("constrained")
+        flat = list(axes.flat)
+        for ax, (title, xlabel, pts) in zip(flat, panels, strict=False):
             if title.startswith("(a)"):
                 pts.sort(key=lambda p: p[0])
             _panel(ax, title, xlabel, pts)
-        axes[0][0].set_ylabel("D_det model, % of test set")
-        axes[0][0].legend(fontsize=7, loc="center left")
+        for ax in flat[len(panels):]:
+            ax.set_visible(False)
+        for row in axes:
+            row[0].set_ylabel("D_det model, % of test set")
+        flat[0].legend(fontsize=7, loc="center left")
         fig.suptitle(f"D_det on {dataset} (N = {N_RELABEL} unless (e); baseline: sgd8 source, "
                      "eps 2, 100 steps of eps/5, sgd10 D_det model; line at chance)", fontsize=9)
         print(save_figure(fig, IMAGES / f"det-study-{dataset}.png"))
@@ -389,7 +401,7 @@ def cmd_plot() -> None:
 
 def cmd_table() -> None:
     head = ("| config | factor | source | eps | steps x step | D_det training | reached | "
-            "mean margin | orig. labels | shifted labels | seconds |")
+            "mean margin | orig. labels | shifted labels | s relabel / train |")
     for dataset in CONFIGS:
         results = load_results(dataset)
         src = json.loads((RESULTS / dataset / "sources.json").read_text()) if results else {}
@@ -403,11 +415,10 @@ def cmd_table() -> None:
             if r is None:
                 continue
             rel = r["relabel"]
-            secs = rel["relabel_seconds"] + r["train_seconds"]
             print(f"| {c.name} | {c.factor} | {c.source} | {c.eps:g} | {c.steps} x {c.step_size:g} "
                   f"(eps/{c.eps / c.step_size:.3g}) | {c.det} | {100 * rel['reached']:.1f}% | "
                   f"{rel['target_margin_mean']:.2f} | {100 * r['acc_original']:.1f}% | "
-                  f"{100 * r['acc_shifted']:.1f}% | {secs:.0f} |")
+                  f"{100 * r['acc_shifted']:.1f}% | {rel['relabel_seconds']:.0f} / {r['train_seconds']:.0f} |")
 
 
 def main() -> None:
