@@ -39,6 +39,13 @@ Protocol (declared before any result was seen; the evaluation is fixed and never
   training accuracy on D_det, its per-epoch accuracy on the first 500 test points (original
   labels); seeds, sizes, seconds. Sources: clean test accuracy and L2 robust accuracy
   (default protocol, 20 steps, no sanity re-run) at eps 1 and 2 on the first 500 test points.
+* Added after the first results (the D_det-training, source and eps points), and marked so
+  in ``CONFIGS``: the number of relabelled images (N = 4,000, all of mnist5k's training
+  images, at the quick shape); a second seed of the sgd8 and adam5 sources; the adam5
+  source at eps 3; on Fashion-MNIST the adam5 source at the quick shape from two seeds and
+  from its second seed at Table 6's shape, and the quick / medium shapes at eps 3; a robust
+  source trained at eps 3 (``robust3``: PGD-7 at the relabelling eps, as the paper's CIFAR
+  robust source is trained at its relabelling eps 0.5) relabelling at eps 3.
 * Order: configurations run in the order of ``CONFIGS`` (most informative first), so a run cut
   short by the compute budget (about 80 minutes on a shared 2-core machine) has the main
   contrasts; configurations not run are reported as not run.
