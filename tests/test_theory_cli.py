@@ -6,10 +6,13 @@ import json
 from pathlib import Path
 
 import pytest
+import torch
 
 from advlab.cli import main
 from advlab.experiments import theory
 from advlab.experiments.theory.config import GaussianConfig, Toy2dConfig
+from advlab.experiments.theory.stages import model_for, model_generator
+from advlab.seeding import derive_seed
 
 
 def _run(argv: list[str]) -> int:
@@ -63,3 +66,19 @@ def test_out_existing_file_exits_2_with_one_line(tmp_path: Path, capsys: pytest.
     assert _run(["theory", "toy2d", "--out", str(f)]) == 2
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and "--out" in err
+
+
+def test_each_dimension_gets_one_model_derived_from_the_seed(tmp_path: Path, tiny: None) -> None:
+    """Theorems 1-3 see the same d-dim model, seeded by derive_seed(seed, "model", d)."""
+    res = theory.run(tmp_path / "a", kind="gaussian", seed=1, quick=True)
+    used = torch.Generator().manual_seed(1)
+    torch.randn(50, generator=used)  # the model must not depend on the study generator's state
+    assert model_generator(used, 3).initial_seed() == derive_seed(1, "model", 3)
+    sigma = model_for(3, model_generator(used, 3)).sigma
+    assert res["theorem1"]["C"] == pytest.approx(2 / float(sigma.min()), rel=1e-12)
+    row2 = next(r for r in res["theorem2"]["relaxed"] if r["d"] == 3)
+    assert row2["sqrt_trace_inv_sigma"] == pytest.approx(float((1 / sigma).sum().sqrt()), rel=1e-12)
+    row3 = next(r for r in res["theorem3"]["rows"] if r["d"] == 3 and r["eps"] == 0)
+    assert row3["condition_number"] == pytest.approx(float(sigma.max() / sigma.min()), rel=1e-12)
+    other = model_for(3, model_generator(torch.Generator().manual_seed(2), 3)).sigma
+    assert not torch.equal(sigma, other)

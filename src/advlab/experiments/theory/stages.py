@@ -17,6 +17,7 @@ from advlab.experiments.engine import RunContext, Stage
 from advlab.experiments.theory import figures
 from advlab.experiments.theory.config import GaussianConfig, TheoryConfig, Toy2dConfig
 from advlab.progress import progress
+from advlab.seeding import generator
 from advlab.theory import linear2d
 from advlab.theory.boundary import boundary_distance, gaussian_pair_distance, table_distance
 from advlab.theory.gaussian import (
@@ -46,6 +47,15 @@ def model_for(d: int, generator: torch.Generator) -> GaussianModel:
     return GaussianModel(mu, sigma)
 
 
+def model_generator(g: torch.Generator, d: int) -> torch.Generator:
+    """The generator of the d-dim model: ``derive_seed(study seed, "model", d)``.
+
+    Derived from the study's seed (``g.initial_seed()``), not from ``g``'s state, so the
+    same ``d`` gets the same model in every theorem whatever was drawn before.
+    """
+    return generator(g.initial_seed(), "model", d)
+
+
 def _rel(a: torch.Tensor, b: torch.Tensor) -> tuple[float, float]:
     r = ((a - b) / b).abs()
     return float(r.max()), float(r.mean())
@@ -53,7 +63,7 @@ def _rel(a: torch.Tensor, b: torch.Tensor) -> tuple[float, float]:
 
 def theorem1(cfg: GaussianConfig, g: torch.Generator) -> dict[str, Any]:
     """Closed form vs Monte Carlo, both conventions; and the isotropic minimiser claim."""
-    m = model_for(cfg.t1_dim, torch.Generator().manual_seed(g.initial_seed() + cfg.t1_dim))
+    m = model_for(cfg.t1_dim, model_generator(g, cfg.t1_dim))
     c = 2.0 / float(m.sigma.min())
     out: dict[str, Any] = {"d": cfg.t1_dim, "C": c, "n": cfg.mc_n}
     for conv in ("mahalanobis", "nll"):
@@ -81,7 +91,7 @@ def theorem2(cfg: GaussianConfig, g: torch.Generator) -> tuple[dict[str, Any], d
     worst, mu_err = 0.0, 0.0
     jobs = [(d, e) for d in cfg.dims for e in cfg.eps]
     for d, eps in progress(jobs, desc="theorem 2 (relaxed)"):
-        m = model_for(d, torch.Generator().manual_seed(g.initial_seed() + d))
+        m = model_for(d, model_generator(g, d))
         closed, lam = robust_covariance(m.sigma, eps)
         fit = robust_mle_relaxed(m.mu, m.sigma, eps)
         mx, mean = _rel(fit.sigma, closed)
@@ -93,7 +103,7 @@ def theorem2(cfg: GaussianConfig, g: torch.Generator) -> tuple[dict[str, Any], d
             curves["relaxed"][eps] = fit.sigma.numpy()
     ps_jobs = [(d, n, e) for d, n in zip(cfg.dims, cfg.per_sample_n, strict=True) for e in cfg.per_sample_eps]
     for d, n, eps in progress(ps_jobs, desc="theorem 2 (per-sample)"):
-        m = model_for(d, torch.Generator().manual_seed(g.initial_seed() + d))
+        m = model_for(d, model_generator(g, d))
         x = m.sample_centred(n, g)
         fit = robust_mle_per_sample(x, eps)
         emp, _ = robust_covariance(x.var(0, unbiased=False), eps)  # relaxed optimum on the same sample
@@ -112,7 +122,7 @@ def theorem3(cfg: GaussianConfig, g: torch.Generator) -> dict[str, Any]:
     """Cosines between mu and the classifier's input gradient, standard vs robust."""
     rows = []
     for d in (2, cfg.t1_dim):
-        m = model_for(d, torch.Generator().manual_seed(g.initial_seed() + d))
+        m = model_for(d, model_generator(g, d))
         for eps in (0.0, *cfg.eps):
             sig = robust_covariance(m.sigma, eps)[0] if eps > 0 else m.sigma
             num = robust_mle_relaxed(m.mu, m.sigma, eps).sigma if eps > 0 else m.sigma
