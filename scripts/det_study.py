@@ -46,7 +46,8 @@ Protocol (declared before any result was seen; the evaluation is fixed and never
   from its second seed at Table 6's shape, and the quick / medium shapes at eps 3; a robust
   source trained at eps 3 (``robust3``: PGD-7 at the relabelling eps, as the paper's CIFAR
   robust source is trained at its relabelling eps 0.5) relabelling at eps 3; D_det models
-  from seeds 1 and 2 at eps 3 (``seed2`` = sgd10 from seed 2).
+  from seeds 1 and 2 at eps 3 (``seed2`` = sgd10 from seed 2); the seed-1 sgd8 source at
+  eps 3 with D_det models from seed 1 (the source's initial weights) and seed 0.
 * Order: configurations run in the order of ``CONFIGS`` (most informative first), so a run cut
   short by the compute budget (about 80 minutes on a shared 2-core machine) has the main
   contrasts; configurations not run are reported as not run.
@@ -182,6 +183,10 @@ MNIST: list[Config] = [
     _t6("robust3_eps3", "robust", eps=3.0, source="robust3"),
     # and the D_det model's seed at eps 3 (two more initialisations)
     _t6("eps3_det_seed1", "crossed", eps=3.0, det="seed1"), _t6("eps3_det_seed2", "crossed", eps=3.0, det="seed2"),
+    # and the seed-1 source at eps 3, with a D_det model from its seed (same initial
+    # weights as the source) and from seed 0 (other initial weights)
+    _t6("eps3_s1_det_seed1", "init", eps=3.0, source="sgd8_seed1", det="seed1"),
+    _t6("eps3_s1_det_seed0", "init", eps=3.0, source="sgd8_seed1"),
 ]
 FMNIST: list[Config] = [
     BASE, _quick("quick", "steps"),
@@ -202,6 +207,10 @@ FMNIST: list[Config] = [
     Config("medium_eps3", "crossed", eps=3.0, steps=20, step_size=0.375),
     _t6("robust3_eps3", "robust", eps=3.0, source="robust3"),
     _t6("eps3_det_seed1", "crossed", eps=3.0, det="seed1"), _t6("eps3_det_seed2", "crossed", eps=3.0, det="seed2"),
+    # and the seed-1 source at eps 3, with a D_det model from its seed (same initial
+    # weights as the source) and from seed 0 (other initial weights)
+    _t6("eps3_s1_det_seed1", "init", eps=3.0, source="sgd8_seed1", det="seed1"),
+    _t6("eps3_s1_det_seed0", "init", eps=3.0, source="sgd8_seed1"),
 ]
 CONFIGS = {"mnist5k": MNIST, "fashion-mnist": FMNIST}
 Data = tuple[torch.Tensor, torch.Tensor]
