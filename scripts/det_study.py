@@ -432,7 +432,7 @@ def cmd_table() -> None:
     for dataset in CONFIGS:
         results = load_results(dataset)
         src = json.loads((RESULTS / dataset / "sources.json").read_text()) if results else {}
-        print(f"\n### {dataset}\n\n| source | clean | robust eps 1 | robust eps 2 |\n|---|---|---|---|")
+        print(f"\n### {dataset}\n\n| source | clean (all test) | robust eps 1 (first 500) | robust eps 2 (first 500) |\n|---|---|---|---|")
         for k, v in src.items():
             ra = v["robust_acc_500"]
             print(f"| {k} | {100 * v['clean_acc']:.1f}% | {100 * ra['1.0']:.1f}% | {100 * ra['2.0']:.1f}% |")
