@@ -359,6 +359,10 @@ PANELS: list[tuple[str, str, tuple[str, ...]]] = [
     ("(d) D_det model training", "D_det training",
      ("base", "det_adam10", "det_sgd30", "det_crop", "det_seed1")),
     ("(e) relabelled images (10 x 0.5)", "N", ("quick", "n4000_quick")),
+    ("(f) D_det model seed at eps 3", "source / D_det model",
+     ("eps3", "eps3_det_seed1", "eps3_det_seed2", "eps3_s1_det_seed0", "eps3_s1_det_seed1")),
+    ("(g) robust-source control", "source, eps",
+     ("robust_quick", "robust", "robust_eps3", "robust3_eps3")),
 ]
 
 
@@ -370,6 +374,10 @@ def _x(panel: str, r: dict[str, Any]) -> Any:
         return c["eps"]
     if panel.startswith("(e)"):
         return r["n_relabel"]
+    if panel.startswith("(f)"):
+        return f"{c['source']} / {c['det']}"
+    if panel.startswith("(g)"):
+        return f"{c['source']}, eps {c['eps']:g}" + (" (10 x 0.5)" if c["steps"] == 10 else "")
     return c["source"] if panel.startswith("(b)") else c["det"]
 
 
@@ -432,7 +440,8 @@ def cmd_table() -> None:
     for dataset in CONFIGS:
         results = load_results(dataset)
         src = json.loads((RESULTS / dataset / "sources.json").read_text()) if results else {}
-        print(f"\n### {dataset}\n\n| source | clean (all test) | robust eps 1 (first 500) | robust eps 2 (first 500) |\n|---|---|---|---|")
+        print(f"\n### {dataset}\n\n| source | clean (all test) | robust eps 1 (first 500) | "
+              "robust eps 2 (first 500) |\n|---|---|---|---|")
         for k, v in src.items():
             ra = v["robust_acc_500"]
             print(f"| {k} | {100 * v['clean_acc']:.1f}% | {100 * ra['1.0']:.1f}% | {100 * ra['2.0']:.1f}% |")
