@@ -243,4 +243,10 @@ def test_quick_preset(tmp_path: Path) -> None:
 
     res = ilyas2019.run(tmp_path / "quick", dataset="mnist5k", scale="quick")
     _check_results(res, C.resolve_config("mnist5k", "quick"))
-    assert res["sources"]["standard"] > 0.9 and res["table1"]["D_det"] > 0.1
+    # what the preset guarantees, not a finding's outcome (the scorecard judges those)
+    assert res["sources"]["standard"] > 0.9 and res["sources"]["robust"] > 0.8
+    conv = res["convergence"]
+    assert {"d_r", "d_nr", "d_r_noise", "d_nr_noise", "d_det", "d_rand"} <= set(conv)
+    assert all(conv[k]["met"] for k in ("d_r", "d_nr"))  # converged inversions from images
+    assert {f["verdict"] for f in res["findings"]} <= {"reproduces", "does not reproduce",
+                                                       "not testable here"}

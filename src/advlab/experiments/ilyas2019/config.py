@@ -150,11 +150,14 @@ def table3(cfg: IlyasConfig, constructed: TrainSettings) -> IlyasConfig:
 
 
 #: per-dataset radii of the CPU presets, as the paper sets them per dataset (Tables 4, 6,
-#: 7): the robust source's and the relabelling's eps, Table 7's and Figure 8's eps
+#: 7): the robust source's and the relabelling's eps, Table 7's and Figure 8's eps. The
+#: relabelling eps is 3: docs/det-study.md finds that eps, not the relabelling's shape or
+#: the D_det model's training, decides whether D_det generalises at this scale (at eps 2
+#: every setting learns the permutation y -> y + 1)
 RADII: dict[str, dict[str, Any]] = {
-    "mnist5k": {"robust_eps": 2.0, "relabel_eps": 2.0, "eval_eps": (1.0, 2.0), "fig8_eps": 1.0,
+    "mnist5k": {"robust_eps": 2.0, "relabel_eps": 3.0, "eval_eps": (1.0, 2.0), "fig8_eps": 1.0,
                 "transfer_eps": 2.0},
-    "fashion-mnist": {"robust_eps": 2.0, "relabel_eps": 2.0, "eval_eps": (0.5, 1.0),
+    "fashion-mnist": {"robust_eps": 2.0, "relabel_eps": 3.0, "eval_eps": (0.5, 1.0),
                       "fig8_eps": 1.0, "transfer_eps": 1.5},
 }
 
@@ -209,8 +212,8 @@ def _medium(dataset: str) -> IlyasConfig:
         n_construct=5000, n_construct_noise=1000, robustify_optimizer="polyak",
         robustify_steps=250, robustify_step_size=1.0, noise_steps=2500, robustify_tol=0.02,
         n_construct_test=1000,
-        n_relabel=5000, relabel_eps=2.0, relabel_steps=RELABEL_STEPS,
-        relabel_step_size=RELABEL_STEP_RATIO * 2.0,
+        n_relabel=5000, relabel_eps=3.0, relabel_steps=RELABEL_STEPS,
+        relabel_step_size=RELABEL_STEP_RATIO * 3.0,  # eps 3: docs/det-study.md
         eval_eps=(0.5, 1.0, 1.5), eval_steps=50, n_eval=1000, fig8_eps=1.0,
         fig8_steps=(1, 2, 5, 10, 20, 50, 100, 200), n_fig8=300,
         transfer_train=TrainSettings(epochs=6, lr_drop_epochs=(4,)), transfer_n_train=10000,
