@@ -141,15 +141,24 @@ def robust(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> dict[str, floa
     return {str(e): int((~fooled[e]).sum()) / len(x) for e in EVAL_EPS}
 
 
-def evaluate(models: dict[str, str]) -> dict[str, dict[str, Any]]:
+def evaluate(models: dict[str, str], out: Path) -> dict[str, dict[str, Any]]:
+    """Each model's row; kept in ``out/eval/NAME.json`` (keyed by its weights' hash), so a
+    rerun evaluates only the models it has not evaluated yet."""
     test = advlab.load_dataset(DATASET, "test")
     x, y = _subset(test, N_EVAL, EVAL_SEED)
     rows = {}
     for name, ck in models.items():
+        cache = out / "eval" / f"{name}.json"
+        weights = read_json(Path(ck) / "config.json").get("weights_sha256")
+        if cache.exists() and read_json(cache).get("weights_sha256") == weights:
+            rows[name] = {k: v for k, v in read_json(cache).items() if k != "weights_sha256"}
+            continue
         t0 = time.time()
         m = advlab.load_model(ck, device="cpu").eval()
         rows[name] = {"clean": clean_accuracy(m, *test), "robust": robust(m, x, y),
                       "seconds": time.time() - t0}
+        cache.parent.mkdir(parents=True, exist_ok=True)
+        atomic_write_json(cache, {**rows[name], "weights_sha256": weights})
         print(name, rows[name], flush=True)
     return rows
 
@@ -204,7 +213,7 @@ def main() -> None:
             "source": read_json(out / "source" / "metrics.json")["history"][-1],
             "constructions": {str(s): construct(out, s, args.n) for s in seeds}}
         models = {k: v for s in seeds for k, v in train_all(out, s, args.n).items()}
-        res["eval"] = evaluate({"source": str(source(out)), **models})
+        res["eval"] = evaluate({"source": str(source(out)), **models}, out)
         res["criterion"] = verdict(res["eval"], seeds)
         atomic_write_json(args.results, res)
 
