@@ -38,11 +38,15 @@ def _run(args: list[str], out: Path, timeout: float = 1800) -> float:
 
 
 def _run_with_kills(args: list[str], out: Path, kills: int, span: float, seed: int) -> list[float]:
-    """Start the command, SIGKILL it after a random delay in (0, span), ``kills`` times;
-    then let it finish. Returns the delays that ended in a kill."""
+    """Start the command and SIGKILL it after a random delay, ``kills`` times; then let it
+    finish. Each delay is a random fraction (0.05-0.7) of the time the run still needs,
+    estimated as ``span`` (an uninterrupted run) minus the time already spent in killed
+    runs, so kills land anywhere in the run and not only in its first stages. Returns the
+    delays that ended in a kill; at least one must (else the test would prove nothing)."""
     rng, done = random.Random(seed), []
+    remaining = span
     for _ in range(kills):
-        delay = rng.uniform(0.05, 0.95) * span
+        delay = rng.uniform(0.05, 0.7) * remaining
         proc = subprocess.Popen(_cmd(args, out), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                                 env=_env())
         try:
@@ -51,6 +55,10 @@ def _run_with_kills(args: list[str], out: Path, kills: int, span: float, seed: i
             proc.send_signal(signal.SIGKILL)
             proc.wait()
             done.append(round(delay, 1))
+            remaining = max(remaining - delay, 0.1 * span)
+        else:
+            break  # it finished on its own: nothing left to kill
+    assert done, f"no kill landed before the run finished (uninterrupted run: {span:.0f} s)"
     _run(args, out)
     return done
 
