@@ -33,7 +33,7 @@ def command(out: str, scale: str, features_dataset: str | None, seed: int, devic
 
     The features paper runs on Fashion-MNIST when it is installed (else mnist5k), the
     Bayes-optimal paper on mnist5k. Writes OUT/report.html (self-contained), OUT/report.md
-    and OUT/results.json. Under 10 minutes on 2 CPU cores the first time; a second run
+    and OUT/results.json. Minutes on 2 CPU cores the first time (sized for 10); a second run
     reuses every stage.
     """
     from advlab.experiments.demo import run

@@ -46,7 +46,7 @@ def run(out: str | Path = "runs/demo", *, seed: int = 0, device: str = "cpu", fo
     """Run every stage (cached), then write the combined report; return results.json's dict.
 
     Args:
-        scale: ``quick`` (the demo: the recipes' quick presets, under 10 min on 2 idle
+        scale: ``quick`` (the demo: the recipes' quick presets, sized for 10 min on 2 idle
             cores) or ``tiny`` (the recipes' CI presets, for tests: numbers are not
             meaningful).
         features_dataset: ``fashion-mnist`` or ``mnist5k`` for the features paper
