@@ -4,7 +4,8 @@ On the shared standard mnist5k CNN (the test fixture's training: ``cnn``, 3 epoc
 64, Adam 1e-3, seed 0) and the 1,000 mnist5k test points, robust accuracy of
 
 * ours: ``advlab.evaluate.robust_accuracy(model, x, y, norm=..., eps=[...], steps=S)`` with
-  every other argument at its default;
+  every other argument at its default (APGD-CE, then APGD-DLR on the points still robust);
+* the former default: PGD with step 2.5 eps / S and a random start (``step_size`` given);
 * each peer configuration: torchattacks ``PGDL2`` (L2) / ``PGD`` (Linf) with ``steps=S``,
   ``alpha`` in {eps/4, eps/10}, ``random_start`` in {False, True} (global seed 0);
 
@@ -107,20 +108,36 @@ def ours(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, norm: str,
 
     counted, counter = count_gradients(model)
     t = time.perf_counter()
-    flags = robust_flags(counted, x, y, norm=norm, eps=GRID[norm], steps=steps)
+    flags = robust_flags(counted, x, y, norm=norm, eps=GRID[norm], steps=steps, checks=False)
     return flags, counter[0], time.perf_counter() - t
 
 
+def former(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, norm: str,
+           steps: int) -> tuple[dict[float, float], int]:
+    """The former default (PGD, step 2.5 eps / steps, random start): accuracy per eps and
+    image-gradients."""
+    from advlab.evaluate import robust_accuracy
+
+    counted, counter = count_gradients(model)
+    acc = {e: robust_accuracy(counted, x, y, norm=norm, eps=e, steps=steps,
+                              step_size=2.5 * e / steps, checks=False)[e] for e in GRID[norm]}
+    return acc, counter[0]
+
+
 def table(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, steps_list: list[int],
-          cache: dict[str, torch.Tensor], cache_path: str | None) -> dict[str, Any]:
-    rows = []
-    for norm in GRID:
+          cache: dict[str, torch.Tensor], cache_path: str | None,
+          norms: list[str]) -> dict[str, Any]:
+    rows, cost = [], []
+    for norm in norms:
         for steps in steps_list:
             mine, grads, secs = ours(model, x, y, norm, steps)
-            print(f"ours {norm} steps={steps}: {secs:.1f}s, {grads} image-gradients", flush=True)
+            old, old_grads = former(model, x, y, norm, steps)
+            print(f"ours {norm} steps={steps}: {secs:.1f}s, {grads} image-gradients "
+                  f"(former default: {old_grads})", flush=True)
             for eps in GRID[norm]:
                 row: dict[str, Any] = {"norm": norm, "eps": eps, "steps": steps,
-                                       "ours": float(mine[eps].float().mean()), "peers": {},
+                                       "ours": float(mine[eps].float().mean()),
+                                       "former_default": old[eps], "peers": {},
                                        "peer_only_fooled": {}}
                 for step in PEERS:
                     for rs in (False, True):
@@ -133,19 +150,20 @@ def table(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, steps_list: 
                         row["peer_only_fooled"][name] = int((mine[eps] & ~cache[key]).sum())
                 row["ours_minus_best_peer_points"] = 100 * (row["ours"] - min(row["peers"].values()))
                 rows.append(row)
-            rows[-1]["ours_image_gradients"] = grads
-            rows[-1]["ours_seconds"] = secs
-    return {"rows": rows}
+            cost.append({"norm": norm, "steps": steps, "ours_image_gradients": grads,
+                         "former_default_image_gradients": old_grads, "ours_seconds": secs})
+    return {"rows": rows, "cost": cost}
 
 
 def print_table(rows: list[dict[str, Any]]) -> None:
     names = list(rows[0]["peers"])
-    print(f"{'norm':5s} {'eps':>5s} {'steps':>5s} {'ours':>6s} " +
+    print(f"{'norm':5s} {'eps':>5s} {'steps':>5s} {'ours':>6s} {'former':>6s} " +
           " ".join(f"{n:>22s}" for n in names) + f" {'ours-best':>9s}")
     for r in rows:
         cells = " ".join(f"{100 * r['peers'][n]:>15.1f} ({r['peer_only_fooled'][n]:>3d})"
                          for n in names)
-        print(f"{r['norm']:5s} {r['eps']:>5g} {r['steps']:>5d} {100 * r['ours']:>6.1f} {cells} "
+        print(f"{r['norm']:5s} {r['eps']:>5g} {r['steps']:>5d} {100 * r['ours']:>6.1f} "
+              f"{100 * r['former_default']:>6.1f} {cells} "
               f"{r['ours_minus_best_peer_points']:>+9.1f}")
     print("robust accuracy in %; (k) = points that peer fools and ours does not")
 
@@ -155,6 +173,7 @@ def main() -> None:
     ap.add_argument("--checkpoint", default=None)
     ap.add_argument("--n", type=int, default=1000)
     ap.add_argument("--steps", default="20,40")
+    ap.add_argument("--norms", default="l2,linf", help="comma-separated subset of l2,linf")
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--cache", default=None, help="safetensors file for the peers' flags")
     ap.add_argument("--out", default=str(Path(__file__).parent / "results" / "eval_protocol.json"))
@@ -167,10 +186,17 @@ def main() -> None:
     steps_list = [int(s) for s in args.steps.split(",")]
     with torch.no_grad():
         clean = float((model(x).argmax(1) == y).float().mean())
-    res = {"n": len(x), "clean_accuracy": clean, "threads": args.threads,
+    import shlex
+    import sys
+
+    from advlab.provenance import environment
+
+    res = {"command": shlex.join(["python", *sys.argv]), "environment": environment(),
+           "n": len(x), "clean_accuracy": clean, "threads": args.threads,
            "peer": "torchattacks PGDL2 (l2) / PGD (linf), global seed 0",
            "ours": "advlab.evaluate.robust_accuracy defaults",
-           **table(model, x, y, steps_list, load_cache(args.cache), args.cache)}
+           **table(model, x, y, steps_list, load_cache(args.cache), args.cache,
+                   args.norms.split(","))}
     print_table(res["rows"])
     worst = max(r["ours_minus_best_peer_points"] for r in res["rows"])
     res["worst_ours_minus_best_peer_points"] = worst
