@@ -12,6 +12,7 @@ from advlab.attacks.apgd import _ranked_targets, apgd_batch, checkpoints
 from advlab.attacks.losses import dlr, objective
 from advlab.attacks.threat import norms
 from advlab.errors import AdvlabError
+from linear_model import LinearK
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
@@ -46,28 +47,6 @@ def test_dlr_matches_its_definition_and_is_scale_invariant() -> None:
         dlr(torch.randn(4, 2), torch.zeros(4, dtype=torch.long))
     with pytest.raises(AdvlabError, match="at least 4 classes"):
         dlr(torch.randn(4, 3), torch.zeros(4, dtype=torch.long), torch.ones(4, dtype=torch.long))
-
-
-class LinearK(nn.Module):
-    """Multi-class linear classifier z = W x + b on flattened inputs."""
-
-    def __init__(self, d: int = 16, k: int = 4, seed: int = 3) -> None:
-        super().__init__()
-        torch.manual_seed(seed)
-        self.lin = nn.Linear(d, k)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.lin(x.flatten(1))
-
-    def worst_margin(self, x: torch.Tensor, y: torch.Tensor, eps: float, norm: str) -> torch.Tensor:
-        """max over j != y of the largest z_j - z_y in the ball: (N,). > 0 iff not robust."""
-        w = self.lin.weight.detach()
-        with torch.no_grad():
-            z = self(x)
-        dw = w[None, :, :] - w[y][:, None, :]  # (N, K, d)
-        dual = dw.norm(dim=2) if norm == "l2" else dw.abs().sum(dim=2)
-        m = z - z.gather(1, y[:, None]) + eps * dual
-        return m.scatter(1, y[:, None], float("-inf")).amax(dim=1)
 
 
 def _linear_data(model: LinearK, n: int = 300) -> tuple[torch.Tensor, torch.Tensor]:

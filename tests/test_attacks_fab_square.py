@@ -14,6 +14,7 @@ from advlab.attacks.fab import project_hyperplane
 from advlab.attacks.square import eta, p_selection
 from advlab.attacks.threat import norms
 from advlab.errors import AdvlabError
+from linear_model import LinearK
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
@@ -74,26 +75,6 @@ def test_projection_equals_torchattacks_fab(norm: str) -> None:
     ref = (fab.projection_l2 if norm == "l2" else fab.projection_linf)(p, w, b)
     ours = project_hyperplane(w, b - (w * p).sum(1), -p, 1 - p, norm)
     assert torch.allclose(ours, ref, atol=1e-9)
-
-
-class LinearK(nn.Module):
-    def __init__(self, d: int = 16, k: int = 4, seed: int = 3) -> None:
-        super().__init__()
-        torch.manual_seed(seed)
-        self.lin = nn.Linear(d, k)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.lin(x.flatten(1))
-
-    def distance(self, x: torch.Tensor, y: torch.Tensor, norm: str) -> torch.Tensor:
-        """Distance (N,) to the nearest boundary z_j = z_y (no box); dual norm of w_j - w_y."""
-        w = self.lin.weight.detach()
-        with torch.no_grad():
-            z = self(x)
-        dw = w[None] - w[y][:, None]
-        dual = dw.norm(dim=2) if norm == "l2" else dw.abs().sum(dim=2)
-        dist = (z.gather(1, y[:, None]) - z) / dual.clamp_min(1e-12)
-        return dist.scatter(1, y[:, None], float("inf")).amin(dim=1)
 
 
 def _linear_points(model: LinearK, n: int = 200) -> tuple[torch.Tensor, torch.Tensor]:

@@ -11,29 +11,9 @@ from advlab.attacks.threat import norms
 from advlab.errors import AdvlabError
 from advlab.evaluate import autoattack
 from advlab.evaluate.autoattack import FOOLED_CLEAN, ROBUST
+from linear_model import LinearK
 
 pytestmark = pytest.mark.usefixtures("one_thread")
-
-
-class LinearK(nn.Module):
-    """Multi-class linear classifier z = W x + b on flattened inputs."""
-
-    def __init__(self, d: int = 16, k: int = 4, seed: int = 3) -> None:
-        super().__init__()
-        torch.manual_seed(seed)
-        self.lin = nn.Linear(d, k)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.lin(x.flatten(1))
-
-    def worst_margin(self, x: torch.Tensor, y: torch.Tensor, eps: float) -> torch.Tensor:
-        """max over j != y of the largest z_j - z_y in the L2 ball (no box): > 0 iff fooled."""
-        w = self.lin.weight.detach()
-        with torch.no_grad():
-            z = self(x)
-        dual = (w[None, :, :] - w[y][:, None, :]).norm(dim=2)
-        m = z - z.gather(1, y[:, None]) + eps * dual
-        return m.scatter(1, y[:, None], float("-inf")).amax(dim=1)
 
 
 class Counting(nn.Module):
