@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 import torch
 
@@ -54,3 +56,14 @@ def mnist5k_cnn(mnist5k_cnn_dir):  # type: ignore[no-untyped-def]
     import advlab
 
     return advlab.load_model(mnist5k_cnn_dir / "last")
+
+
+@pytest.fixture(scope="module")
+def digits_mlp(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A small MLP trained on scikit-learn digits (3 epochs, seed 0); its ``last/`` checkpoint."""
+    from advlab.train import TrainConfig, train
+
+    out = tmp_path_factory.mktemp("digits_mlp")
+    train(TrainConfig(dataset="digits", model="mlp", epochs=3, batch_size=64, seed=0,
+                      checkpoint_every_seconds=1e9), out)
+    return out / "last"

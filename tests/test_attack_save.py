@@ -21,16 +21,6 @@ pytestmark = pytest.mark.usefixtures("one_thread")
 N = 40
 
 
-@pytest.fixture(scope="module")
-def digits_mlp(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    from advlab.train import TrainConfig, train
-
-    out = tmp_path_factory.mktemp("digits_mlp")
-    train(TrainConfig(dataset="digits", model="mlp", epochs=3, batch_size=64, seed=0,
-                      checkpoint_every_seconds=1e9), out)
-    return out / "last"
-
-
 def _attack(ckpt: Path, save: Path, capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
     with pytest.raises(SystemExit) as e:
         main(["attack", "--min-norm", "--checkpoint", str(ckpt), "--dataset", "digits", "--n",

@@ -23,16 +23,6 @@ pytestmark = pytest.mark.usefixtures("one_thread")
 N, EPS = 60, ["0.5", "1"]
 
 
-@pytest.fixture(scope="module")
-def digits_mlp(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    from advlab.train import TrainConfig, train
-
-    out = tmp_path_factory.mktemp("digits_mlp")
-    train(TrainConfig(dataset="digits", model="mlp", epochs=3, batch_size=64, seed=0,
-                      checkpoint_every_seconds=1e9), out)
-    return out / "last"
-
-
 def _evaluate(args: list[str], capsys: pytest.CaptureFixture[str]) -> dict[str, Any]:
     with pytest.raises(SystemExit) as e:
         main(["evaluate", "--dataset", "digits", "--n", str(N), "--eps", ",".join(EPS),
