@@ -162,6 +162,19 @@ def test_train_writes_run_folder_and_reaches_accuracy(tmp_path: Path) -> None:
     assert again.resumed and again.history == res.history
 
 
+@pytest.mark.parametrize("every, measured", [(0, [3]), (2, [2, 3]), (1, [1, 2, 3])])
+def test_eval_every_measures_the_named_epochs_and_always_the_last(
+        tmp_path: Path, every: int, measured: list[int]) -> None:
+    res = train(_cfg(epochs=3, eval_every=every), tmp_path)
+    assert [m["epoch"] for m in res.history if m["test_acc"] is not None] == measured
+    ref = train(_cfg(epochs=3), tmp_path / "ref")  # evaluating changes no weight
+    assert res.final["test_acc"] == ref.final["test_acc"] > 0.9
+    card = (tmp_path / "last" / "README.md").read_text()
+    assert f"| clean | {100 * res.final['test_acc']:.2f}% |" in card
+    with pytest.raises(AdvlabError, match="eval_every"):
+        _cfg(eval_every=-1)
+
+
 class _Interrupt(Exception):
     pass
 

@@ -21,9 +21,9 @@ def _threat(train: dict[str, Any]) -> str:
 def _accuracy(doc: dict[str, Any]) -> list[str]:
     m = doc.get("metrics") or {}
     rows = []
-    if "test_acc" in m:
+    if m.get("test_acc") is not None:
         rows.append(f"| clean | {100 * float(m['test_acc']):.2f}% |")
-    if "robust_acc" in m:
+    if m.get("robust_acc") is not None:
         threat = (doc.get("train") or {}).get("robust_eval_norm") or "the adversary's"
         rows.append(f"| robust (PGD, {threat} threat; per-epoch check, subset) | "
                     f"{100 * float(m['robust_acc']):.2f}% |")

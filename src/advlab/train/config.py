@@ -130,6 +130,10 @@ class TrainConfig:
         robust_eval_subset: robust accuracy each epoch on the first N test points
             (0: off); PGD with ``robust_eval_steps`` steps, step 2.5 * eps / steps,
             random start, at the adversary's norm and eps (``robust_eval_eps`` overrides).
+        eval_every: measure test accuracy after every K-th epoch and after the last one
+            (0: after the last epoch only; the other epochs record ``test_acc`` as None).
+            Recipes that need only the final model's accuracy skip the per-epoch passes
+            over the test set, which cost more than training on a small set.
         checkpoint_every_steps: also write ``last/`` every K steps (0: only every
             ``checkpoint_every_seconds`` seconds and at each epoch's end).
         precision: ``fp32``, ``bf16`` or ``fp16``: the forward and backward passes (the
@@ -162,6 +166,7 @@ class TrainConfig:
     robust_eval_norm: Norm | None = None
     robust_eval_eps: float | None = None
     eval_batch_size: int = 500
+    eval_every: int = 1
     checkpoint_every_steps: int = 0
     checkpoint_every_seconds: float = 60.0
     precision: Literal["fp32", "bf16", "fp16"] = "fp32"
@@ -193,6 +198,8 @@ class TrainConfig:
                "an int >= 0")
         _check(_finite(self.checkpoint_every_seconds) and self.checkpoint_every_seconds > 0,
                "checkpoint_every_seconds", self.checkpoint_every_seconds, "a finite number > 0")
+        _check(_int(self.eval_every) and self.eval_every >= 0, "eval_every", self.eval_every,
+               "an int >= 0")
         _check(self.eval_batch_size >= 1, "eval_batch_size", self.eval_batch_size, "an int >= 1")
         _check(self.robust_eval_norm in (None, "l2", "linf"), "robust_eval_norm",
                self.robust_eval_norm, "l2 or linf")
@@ -214,6 +221,11 @@ class TrainConfig:
     def from_dict(cls, d: dict[str, Any]) -> TrainConfig:
         names = {f.name for f in fields(cls)}
         return cls(**{k: v for k, v in d.items() if k in names})
+
+    def evaluates_after(self, epoch: int) -> bool:
+        """Whether the test set is measured after 0-based ``epoch`` (:attr:`eval_every`)."""
+        last = epoch + 1 >= self.epochs
+        return last or (self.eval_every > 0 and (epoch + 1) % self.eval_every == 0)
 
     def eval_threat(self) -> tuple[Norm, float] | None:
         """(norm, eps) of the per-epoch robust evaluation, or None when it is off."""

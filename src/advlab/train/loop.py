@@ -225,7 +225,10 @@ def _end_epoch(c: _Ctx, prog: Progress, sums: dict[str, float], test: Data) -> N
                                "train_loss": loss / max(count, 1), "train_acc": correct / max(count, 1),
                                "train_seconds": sums["seconds"],
                                "train_images_per_s": count / max(sums["seconds"], 1e-9)}
-    metrics.update(evaluate(c.fast, test[0], test[1], c.cfg, c.info, c.device, prog.epoch))
+    if c.cfg.evaluates_after(prog.epoch):
+        metrics.update(evaluate(c.fast, test[0], test[1], c.cfg, c.info, c.device, prog.epoch))
+    else:
+        metrics["test_acc"] = None
     prog.history.append(metrics)
     prog.epoch, prog.step, prog.partial = prog.epoch + 1, 0, {}
     if c.info.main:
@@ -237,8 +240,9 @@ def _end_epoch(c: _Ctx, prog: Progress, sums: dict[str, float], test: Data) -> N
 
 
 def _summary(m: dict[str, Any]) -> str:
-    s = (f"epoch {m['epoch']}: loss {m['train_loss']:.4f} train_acc {m['train_acc']:.4f} "
-         f"test_acc {m['test_acc']:.4f}")
+    s = f"epoch {m['epoch']}: loss {m['train_loss']:.4f} train_acc {m['train_acc']:.4f}"
+    if m["test_acc"] is not None:
+        s += f" test_acc {m['test_acc']:.4f}"
     if "robust_acc" in m:
         s += f" robust_acc({m['robust_norm']}:{m['robust_eps']:g}) {m['robust_acc']:.4f}"
     return s + f" [{m['train_seconds']:.1f}s]"

@@ -54,6 +54,9 @@ TRANSFER_MODELS: dict[str, tuple[str, dict[str, Any]]] = {
     "inception_v3": ("inception_v3", {"stem": "cifar"}),
 }
 
+#: constructed sets whose training curves Figure 10 plots (test accuracy per epoch)
+FIGURE10_SETS: tuple[str, ...] = ("d_rand", "d_det")
+
 #: Learning-rate factors per Figure 3 label. The all-convolutional net has no batch
 #: normalisation and diverges (loss -> nan) under SGD at the CNN's lr 0.05; at 0.01 it trains.
 TRANSFER_LR_SCALE: dict[str, float] = {"allconv": 0.2}
@@ -132,12 +135,12 @@ class Ilyas:
     def train_on_data(self, d: Path, settings: TrainSettings, data: Data, label: str,
                       adv_eps: float | None = None, arch: str | None = None,
                       model_kwargs: dict[str, Any] | None = None,
-                      seed: int | None = None) -> dict[str, Any]:
+                      seed: int | None = None, curves: bool = False) -> dict[str, Any]:
         return train_model(
             d, settings, data, self.test, arch=arch or self.cfg.arch,
             model_kwargs=self.cfg.model_kwargs if model_kwargs is None else model_kwargs,
             seed=self.seed if seed is None else seed, device=self.device, label=label,
-            adv_eps=adv_eps, adv_steps=self.cfg.robust_steps)
+            adv_eps=adv_eps, adv_steps=self.cfg.robust_steps, curves=curves)
 
     def construct_set(self, d: Path, name: str) -> dict[str, Any]:
         kind, source, init = CONSTRUCTIONS[name]
@@ -158,7 +161,10 @@ class Ilyas:
                          n=min(self.cfg.n_construct_test, self.test[0].shape[0]), init="image")
 
     def train_on_set(self, d: Path, name: str) -> dict[str, Any]:
-        return self.train_on_data(d, self.cfg.train_settings(name), load_dataset(self.artifact(name)), name)
+        """Train on constructed set ``name``; D_rand / D_det record the test accuracy of every
+        epoch (Figure 10's curves), the others only the final model's."""
+        return self.train_on_data(d, self.cfg.train_settings(name), load_dataset(self.artifact(name)),
+                                  name, curves=name.startswith(FIGURE10_SETS))
 
     def original_like(self, name: str) -> Data:
         """The unmodified training images (and labels) a constructed set was built from."""
@@ -224,13 +230,15 @@ def _scaled_lr(settings: TrainSettings, scale: float) -> TrainSettings:
 
 def train_model(out: Path, settings: TrainSettings, train_data: Data, test_data: Data, *,
                 arch: str, model_kwargs: dict[str, Any], seed: int, device: str,
-                label: str, adv_eps: float | None = None, adv_steps: int = 7) -> dict[str, Any]:
+                label: str, adv_eps: float | None = None, adv_steps: int = 7,
+                curves: bool = False) -> dict[str, Any]:
     """Train one model with ``advlab.train`` into ``out``; return its history.
 
     The returned ``checkpoint`` is relative to ``out`` (run folders can be moved).
     ``adv_eps`` switches on L2 PGD adversarial training (Table 4: ``adv_steps`` steps of
     size eps/5, starting at the image). The checkpoint used downstream is ``last/``: the
     paper reports the last iterate (Appendix D.4: no validation set from D exists).
+    ``curves``: measure the test set after every epoch (Figure 10), not only after the last.
     """
     from advlab.train import AdvConfig, TrainConfig, train
 
@@ -241,7 +249,7 @@ def train_model(out: Path, settings: TrainSettings, train_data: Data, test_data:
         batch_size=settings.batch_size, optimizer=settings.optimizer, lr=settings.lr,
         momentum=settings.momentum, weight_decay=settings.weight_decay,
         lr_drop_epochs=settings.lr_drop_epochs, augment=settings.augment,
-        adversarial=adversarial, seed=seed, device=device,
+        adversarial=adversarial, seed=seed, device=device, eval_every=1 if curves else 0,
     )
     history = [{"epoch": int(r.get("epoch", i)), "train_acc": r.get("train_acc"),
                 "test_acc": r.get("test_acc")}
