@@ -70,10 +70,13 @@ def test_convergence_judges_each_construction_by_its_criterion() -> None:
                             "stats": {"reached_rate": 0.62}},
         "construct_d_rand": {"steps": 100, "step_size": 0.4, "eps": 2.0,
                              "stats": {"reached_rate": 0.95}},
+        "construct_d_det_robust": {"steps": 100, "step_size": 0.4, "eps": 2.0,
+                                   "stats": {"reached_rate": 0.2}},
         "train_d_r": {"stats": {"rep_rel_median": 0.0}},  # not a construction
     }
     conv = convergence(stage)
-    assert set(conv) == {"d_r", "d_nr_noise", "d_det", "d_rand"}
+    assert set(conv) == {"d_r", "d_nr_noise", "d_det", "d_rand", "d_det_robust"}
+    assert conv["d_det_robust"]["met"] is None and "control" in conv["d_det_robust"]["criterion"]
     assert [conv[k]["met"] for k in ("d_r", "d_nr_noise", "d_det", "d_rand")] == [True, False, False, True]
     assert "polyak" in conv["d_r"]["built_by"] and "0.02" in conv["d_r"]["built_by"]
     assert "100 steps of 0.4" in conv["d_det"]["built_by"]

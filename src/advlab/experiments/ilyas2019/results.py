@@ -21,7 +21,12 @@ def table7(stage_results: dict[str, Any], cfg: IlyasConfig) -> dict[str, Any]:
 def convergence(stage_results: dict[str, Any]) -> dict[str, dict[str, Any]]:
     """Each construction judged by its stated criterion: an inversion's median relative
     representation distance at most :data:`CONVERGED_REL_MEDIAN`, a relabelling's reached
-    rate at least :data:`REACHED_MIN`; with the optimizer (or attack) that built it."""
+    rate at least :data:`REACHED_MIN`; with the optimizer (or attack) that built it.
+
+    The reach criterion applies to the standard source's relabellings, the sets Table 1
+    trains on. The robust source's (``*_robust``) are the control of Tables 9-10, whose
+    finding is that a robust model is *not* moved to the target within eps: their rate is
+    reported with ``met`` None and the reason, never counted as a miss or a pass."""
     rows: dict[str, dict[str, Any]] = {}
     for key, r in stage_results.items():
         if not key.startswith("construct_"):
@@ -37,10 +42,14 @@ def convergence(stage_results: dict[str, Any]) -> dict[str, dict[str, Any]]:
             value, criterion = st["reached_rate"], f"targets reached >= {REACHED_MIN}"
             met = value >= REACHED_MIN
             how = f"targeted L2 PGD, {r.get('steps')} steps of {r.get('step_size')}, eps {r.get('eps')}"
+            if key.endswith("_robust"):
+                met, criterion = None, ("none: the control of Tables 9-10 (a robust source resists "
+                                        "relabelling; a low rate is what the paper predicts)")
         else:
             continue
         rows[key.removeprefix("construct_")] = {"value": value, "criterion": criterion,
-                                                "met": bool(met), "built_by": how}
+                                                "met": None if met is None else bool(met),
+                                                "built_by": how}
     return rows
 
 
