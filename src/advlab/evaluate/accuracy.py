@@ -7,11 +7,15 @@ where the loss stalls), from AutoAttack's random start. A fixed ``step_size`` se
 PGD with that step instead (for reproducing a paper's PGD). docs/attacks.md#default-protocol
 gives the reasons and the checks: the former default (PGD, step 2.5 eps / steps) found fewer
 adversarial examples than torchattacks' PGD with step eps/4 or eps/10 on the mnist5k CNN.
+
+The points are attacked in fixed chunks, each with its own seed (:mod:`advlab.evaluate.split`),
+so under ``torchrun`` (inside :func:`~advlab.evaluate.split.over_ranks`) the ranks share the
+chunks and every point gets the verdict one process would give it.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import torch
 from torch import Tensor, nn
@@ -22,18 +26,26 @@ from advlab.attacks.mode import eval_mode
 from advlab.attacks.pgd import PGD
 from advlab.attacks.threat import Box, check_eps
 from advlab.errors import bad_argument
+from advlab.evaluate import split
 from advlab.evaluate.checks import check_attack, check_model
 from advlab.progress import progress
 
 
 def clean_accuracy(model: nn.Module, x: Tensor, y: Tensor, *, batch_size: int = 512) -> float:
-    """Fraction of ``x`` (N,C,H,W) classified as ``y`` (N,), in eval mode (mode restored)."""
+    """Fraction of ``x`` (N,C,H,W) classified as ``y`` (N,), in eval mode (mode restored).
+
+    Inside :func:`advlab.evaluate.split.over_ranks` under ``torchrun`` each rank predicts its
+    chunks of the points and the counts are summed (every rank must call it)."""
     if len(x) == 0:
         raise bad_argument("x", "0 images", "at least one image")
+    hits = torch.zeros(len(x), dtype=torch.bool, device=x.device)
     with eval_mode(model):
         validate_inputs(model, x, y, None, None)
-        pred = predict_logits(model, x, batch_size).argmax(1)
-    return float((pred == y).float().mean())
+        bounds = split.chunks(len(x), batch_size)
+        for i in split.mine(len(bounds)):  # all chunks in one process
+            lo, hi = bounds[i]
+            hits[lo:hi] = predict_logits(model, x[lo:hi], batch_size).argmax(1) == y[lo:hi]
+    return float(split.all_sum(hits).float().mean())
 
 
 def protocol_attack(*, norm: str, steps: int = 20, step_size: float | None = None,
@@ -65,28 +77,48 @@ def robust_flags(model: nn.Module, x: Tensor, y: Tensor, *, norm: str,
     Arguments as :func:`robust_accuracy`, and ``robust``: optional (N,) bool flags of an
     earlier attack at an eps <= each eps here; points marked False count as not robust and
     are not attacked. All eps go through one call, smallest first: a point fooled at a
-    smaller eps is not attacked again (the balls nest).
+    smaller eps is not attacked again (the balls nest). The points are attacked in fixed
+    chunks (:func:`advlab.evaluate.split.chunks`), chunk i with seed
+    :func:`~advlab.evaluate.split.chunk_seed` (seed, i); under ``torchrun``, inside
+    :func:`~advlab.evaluate.split.over_ranks`, the ranks share the chunks and every rank
+    gets every flag.
     """
     eps_list = [check_eps(e) for e in (eps if isinstance(eps, Sequence) else [eps])]
     if not eps_list:
         raise bad_argument("eps", eps, "a non-empty list of numbers >= 0")
-    attack = protocol_attack(norm=norm, steps=steps, step_size=step_size, restarts=restarts,
-                             loss=loss, box=box, batch_size=batch_size, seed=seed)
+    def attack_of(chunk: int) -> FixedEpsAttack:
+        return protocol_attack(norm=norm, steps=steps, step_size=step_size, restarts=restarts,
+                               loss=loss, box=box, batch_size=batch_size,
+                               seed=split.chunk_seed(seed, chunk))
+
+    attack = attack_of(0)
     if checks:
         check_model(model, x)
-    if robust is None:
-        res = attack(model, x, y, eps=eps_list)
-        fooled = {e: res.per_eps[e].success for e in eps_list}
-    else:
-        todo = check_mask(robust, len(x)).to(x.device)
-        fooled = {e: torch.ones(len(x), dtype=torch.bool, device=x.device) for e in eps_list}
-        if todo.any():
-            res = attack(model, x[todo], y[todo], eps=eps_list)
-            for e in eps_list:
-                fooled[e][todo] = res.per_eps[e].success
+    todo = torch.ones(len(x), dtype=torch.bool, device=x.device) if robust is None else \
+        check_mask(robust, len(x)).to(x.device)
+    fooled = _chunked_success(model, x, y, todo, eps_list, attack_of, batch_size)
     if checks:
         check_attack(model, x, y, attack=attack, fooled=fooled)
     return {e: ~s for e, s in fooled.items()}
+
+
+def _chunked_success(model: nn.Module, x: Tensor, y: Tensor, todo: Tensor,
+                     eps_list: list[float], attack_of: Callable[[int], FixedEpsAttack],
+                     batch_size: int) -> dict[float, Tensor]:
+    """Attack the ``todo`` (N,) points chunk by chunk (:mod:`advlab.evaluate.split`: this
+    rank's chunks, each with its own seed); ``{eps: (N,) bool}`` success, True where not
+    ``todo``, summed over the ranks."""
+    hit = torch.zeros(len(eps_list), len(x), dtype=torch.bool, device=x.device)
+    bounds = split.chunks(len(x), batch_size)
+    for i in split.mine(len(bounds)):
+        lo, hi = bounds[i]
+        idx = lo + torch.nonzero(todo[lo:hi]).flatten()
+        if len(idx):
+            res = attack_of(i)(model, x[idx], y[idx], eps=eps_list)
+            for k, e in enumerate(eps_list):
+                hit[k, idx] = res.per_eps[e].success.to(x.device)
+    hit = split.all_sum(hit) | ~todo
+    return {e: hit[k] for k, e in enumerate(eps_list)}
 
 
 def check_mask(robust: object, n: int) -> Tensor:

@@ -16,7 +16,10 @@ report); :func:`run_recipe` owns everything else:
 * ``config.json``: the resolved config, the command line that reproduces the run, and
   the provenance (:func:`advlab.provenance.environment`);
 * ``results.json``: the recipe's results with ``format``, ``recipe``, ``command``,
-  ``seed`` and ``provenance``; NaN is written as ``null``.
+  ``seed`` and ``provenance``; NaN is written as ``null``;
+* ``torchrun``: rank 0 alone writes the run folder; each stage runs on every rank (DDP
+  training, sharded construction, split evaluation) or on rank 0 alone while the others
+  wait (:mod:`advlab.experiments.ranks`).
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import functools
+import io
 import math
 import shlex
 import shutil
@@ -35,6 +39,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from advlab.errors import AdvlabError
+from advlab.experiments import ranks as rk
 from advlab.overrides import diff, format_value
 from advlab.progress import clock
 from advlab.provenance import environment
@@ -56,12 +61,16 @@ class Stage:
             inside ``stage_dir`` and read earlier stages' results through its closure.
         title: shown in the progress lines (default: ``name``).
         budget_s: expected seconds on 2 CPU cores (feeds "time left"; optional).
+        ranks: under torchrun, ``"all"`` (every rank runs ``fn``: DDP training, sharded
+            construction, split evaluation) or ``"main"`` (rank 0 alone, as one process,
+            while the others wait); None: the recipe's :attr:`Recipe.ranks`.
     """
 
     name: str
     fn: Callable[[Path], Any]
     title: str = ""
     budget_s: float | None = None
+    ranks: rk.Mode | None = None
 
 
 @dataclass
@@ -206,6 +215,8 @@ class Recipe:
         results: ``results(ctx) -> dict`` assembled from ``ctx.results``.
         figures: ``figures(ctx, results)`` writes ``OUT/figures/*``.
         report: ``report(ctx, results)`` writes ``report.md`` / ``report.html``.
+        ranks: the stages' mode under torchrun unless a stage sets its own (``"all"``:
+            every rank runs them; ``"main"``: rank 0 alone; :mod:`advlab.experiments.ranks`).
     """
 
     name: str
@@ -213,6 +224,11 @@ class Recipe:
     results: Callable[[RunContext], dict[str, Any]]
     figures: Callable[[RunContext, dict[str, Any]], None]
     report: Callable[[RunContext, dict[str, Any]], None]
+    ranks: rk.Mode = "all"
+
+    def __post_init__(self) -> None:
+        if self.ranks not in rk.MODES:
+            raise ValueError(f"Recipe.ranks: got {self.ranks!r}; expected one of {rk.MODES}")
 
 
 def command_line(words: Sequence[str], options: Mapping[str, Any], *, preset: Any = None,
@@ -250,37 +266,68 @@ def run_recipe(recipe: Recipe, out: str | Path, *, config: Any, seed: int, comma
     out = Path(out)
     if out.exists() and not out.is_dir():
         raise AdvlabError(f"out: {str(out)!r} is an existing file; expected a folder", param="out")
-    if force:
+    r = rk.start(device)
+    try:
+        return _run(recipe, out, r, config=config, seed=seed, command=command, device=device,
+                    force=force, data_root=data_root, figure_format=figure_format, stream=stream)
+    finally:
+        rk.finish(r)
+
+
+def _claim(out: Path, r: rk.Ranks, recipe: Recipe, config: Any, seed: int, command: str,
+           device: str, force: bool, data_root: str | None) -> RunDir | None:
+    """Rank 0: clear (``force``) or guard the folder, write config.json; return its RunDir.
+    The other ranks check the guard too (the same verdict) and get None."""
+    if force and r.main:
         clear(out)
-    else:
+    elif not force:
         guard(out, recipe.name, config, seed)
+    if not r.main:
+        return None
     run_dir = RunDir(out)
     atomic_write_json(out / "config.json", {
         "format": FORMAT, "recipe": recipe.name, "command": command, "seed": seed,
         "device": device, "data_root": data_root, "config": config_dict(config),
         "provenance": environment(device)})
-    ctx = RunContext(out, recipe.name, config, seed, device, data_root)
+    return run_dir
+
+
+def _run(recipe: Recipe, out: Path, r: rk.Ranks, *, config: Any, seed: int, command: str,
+         device: str, force: bool, data_root: str | None,
+         figure_format: Sequence[str] | None, stream: TextIO | None) -> dict[str, Any]:
+    """:func:`run_recipe` on this rank (rank 0 writes; the others compute and read back)."""
+    run_dir = _claim(out, r, recipe, config, seed, command, device, force, data_root)
+    rk.barrier(r)  # nobody starts before rank 0 has cleared and claimed the folder
+    ctx = RunContext(out, recipe.name, config, seed, rk.stage_device(r, device), data_root)
     formats = figure_formats(figure_format) if figure_format is not None else contextlib.nullcontext()
     with formats:
         stages = recipe.stages(ctx)
-        progress = Progress(recipe.name, stages, out / "log.txt", stream)
+        progress = Progress(recipe.name, stages, out / "log.txt" if r.main else None,
+                            stream if r.main else io.StringIO())
         for i, stage in enumerate(stages, 1):
-            cached = run_dir.is_done(stage.name)
+            cached = rk.rank0_flag(r, run_dir is not None and run_dir.is_done(stage.name))
             progress.stage(i, stage, cached)
             seed_everything(seed)
             t0 = time.monotonic()
-            ctx.results[stage.name] = run_dir.stage(stage.name, functools.partial(_timed, stage.fn))
+            fn = functools.partial(_timed, stage.fn) if r.main else stage.fn
+            ctx.results[stage.name] = rk.run_stage(r, run_dir, out, stage.name, fn,
+                                                   stage.ranks or recipe.ranks, cached)
             if not cached:
                 progress.ran.append(time.monotonic() - t0)
-        progress.emit("results, figures and report")
-        results = recipe.results(ctx)
-        recipe.figures(ctx, results)
+        if r.main:
+            progress.emit("results, figures and report")
+            results = recipe.results(ctx)
+            recipe.figures(ctx, results)
+    if not r.main:
+        rk.barrier(r)
+        return dict(read_json(out / "results.json"))
     results = {"format": FORMAT, "recipe": recipe.name, "command": command, "seed": seed,
                **results, "provenance": environment(device)}
     results = config_dict(results)
     atomic_write_json(out / "results.json", results)
     recipe.report(ctx, results)
     progress.emit(f"done in {clock(time.monotonic() - progress.t0)}: {out / 'report.html'}")
+    rk.barrier(r)
     return results
 
 

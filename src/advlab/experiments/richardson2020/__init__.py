@@ -29,8 +29,10 @@ from advlab.experiments.richardson2020.report import add_report_sections
 #: 1252 s while the machine was shared by eight busy processes).
 QUICK_BUDGET_S = 20.0
 
+#: under torchrun rank 0 runs every stage alone while the other ranks wait: the stages
+#: attack with the minimum-norm attacks of .attack (not split) and write examples
 RECIPE = Recipe("richardson2020", stages.stages, results.collect, figures.make_all,
-                report.write_report)
+                report.write_report, ranks="main")
 
 
 def cli_command(cfg: RichardsonConfig, out: str | Path, device: str, data_root: str | None) -> str:

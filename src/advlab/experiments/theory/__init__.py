@@ -28,7 +28,10 @@ def _no_figures(ctx: Any, results: dict[str, Any]) -> None:
     """The studies draw their figures inside their stage (they need its samples)."""
 
 
-RECIPE = Recipe("theory", stages.stages, results.collect, _no_figures, report.write_report)
+#: under torchrun rank 0 computes the studies alone (small closed-form and Monte Carlo
+#: maths, nothing to split) while the other ranks wait
+RECIPE = Recipe("theory", stages.stages, results.collect, _no_figures, report.write_report,
+                ranks="main")
 
 
 def cli_command(cfg: TheoryConfig, out: str | os.PathLike[str], seed: int) -> str:
