@@ -35,9 +35,8 @@ def accuracies(pipe: Pipeline, checkpoint: str, x: torch.Tensor, y: torch.Tensor
                eps: tuple[float, ...] | list[float]) -> dict[str, Any]:
     """Clean accuracy and robust accuracy at each eps of one model on (x, y)."""
     from advlab.evaluate.accuracy import clean_accuracy, robust_accuracy
-    from advlab.experiments.ilyas2019.stages import load
 
-    model = load(checkpoint, pipe.device)
+    model = pipe.model(checkpoint)
     robust = robust_accuracy(model, x.to(pipe.device), y.to(pipe.device), norm="l2",
                              eps=list(eps), steps=pipe.cfg.eval_steps, seed=pipe.seed,
                              checks=pipe.cfg.eval_checks)
@@ -75,12 +74,12 @@ def table8(pipe: Pipeline, d: Path) -> dict[str, Any]:
 def figure8(pipe: Pipeline, d: Path) -> dict[str, Any]:
     """Figure 8: robust accuracy of the D_R model against the number of PGD steps."""
     from advlab.evaluate.accuracy import accuracy_vs_steps
-    from advlab.experiments.ilyas2019.stages import load, subset
+    from advlab.experiments.ilyas2019.stages import subset
 
     x, y = subset(pipe.eval, pipe.cfg.n_fig8, derive_seed(pipe.seed, "figure8"))
     curves = {}
     for row in ("d_r", "standard"):
-        model = load(pipe.ckpt(TABLE7_ROWS[row]), pipe.device)
+        model = pipe.model(pipe.ckpt(TABLE7_ROWS[row]))
         acc = accuracy_vs_steps(model, x.to(pipe.device), y.to(pipe.device), norm="l2",
                                 eps=pipe.cfg.fig8_eps, steps_list=list(pipe.cfg.fig8_steps),
                                 seed=pipe.seed)
@@ -95,14 +94,13 @@ def relabel_tables(pipe: Pipeline, d: Path) -> dict[str, Any]:
     Table 10 also scores the D_det models on the test set relabelled t(y) = (y + 1) mod C.
     """
     from advlab.evaluate.accuracy import clean_accuracy
-    from advlab.experiments.ilyas2019.stages import load
 
     x, y = (t.to(pipe.device) for t in pipe.test)
     num_classes = int(pipe.test[1].max()) + 1
     y_shift = (y + 1) % num_classes
 
     def acc(stage: str, labels: torch.Tensor) -> float:
-        return clean_accuracy(load(pipe.ckpt(stage), pipe.device), x, labels)
+        return clean_accuracy(pipe.model(pipe.ckpt(stage)), x, labels)
 
     d_acc = acc("source_standard", y)
     out: dict[str, Any] = {"n_test": int(x.shape[0]), "num_classes": num_classes}
@@ -122,11 +120,10 @@ def transfer(pipe: Pipeline, d: Path) -> dict[str, Any]:
     """Figure 3: untargeted transfer rate from the standard source to each architecture
     trained on D, against the test accuracy of that architecture trained on D_det."""
     from advlab.evaluate import transfer_success
-    from advlab.experiments.ilyas2019.stages import load
 
     x, y = (t.to(pipe.device) for t in pipe.eval)
-    source = load(pipe.ckpt("source_standard"), pipe.device)
-    targets = {label: load(pipe.ckpt(f"transfer_{label}", "on_d"), pipe.device)
+    source = pipe.model(pipe.ckpt("source_standard"))
+    targets = {label: pipe.model(pipe.ckpt(f"transfer_{label}", "on_d"))
                for label in pipe.cfg.transfer_archs}
     rates = transfer_success(source, targets, x, y, norm="l2", eps=pipe.cfg.transfer_eps,
                              steps=pipe.cfg.transfer_steps)

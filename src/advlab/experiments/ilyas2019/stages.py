@@ -126,6 +126,12 @@ class Ilyas:
             res = res[key]
         return str(self.ctx.path(stage, res["checkpoint"]))
 
+    def model(self, checkpoint: str) -> nn.Module:
+        """The model of a checkpoint folder, in eval mode, with the config's speed paths."""
+        from advlab.precision import speed_paths
+
+        return speed_paths(load(checkpoint, self.device), **self.cfg.speed())
+
     def artifact(self, name: str) -> str:
         """The dataset artifact folder of constructed set ``name`` (``construct_<name>``)."""
         stage = f"construct_{name}"
@@ -140,7 +146,7 @@ class Ilyas:
             d, settings, data, self.test, arch=arch or self.cfg.arch,
             model_kwargs=self.cfg.model_kwargs if model_kwargs is None else model_kwargs,
             seed=self.seed if seed is None else seed, device=self.device, label=label,
-            adv_eps=adv_eps, adv_steps=self.cfg.robust_steps, curves=curves)
+            adv_eps=adv_eps, adv_steps=self.cfg.robust_steps, curves=curves, speed=self.cfg.speed())
 
     def construct_set(self, d: Path, name: str) -> dict[str, Any]:
         kind, source, init = CONSTRUCTIONS[name]
@@ -231,7 +237,7 @@ def _scaled_lr(settings: TrainSettings, scale: float) -> TrainSettings:
 def train_model(out: Path, settings: TrainSettings, train_data: Data, test_data: Data, *,
                 arch: str, model_kwargs: dict[str, Any], seed: int, device: str,
                 label: str, adv_eps: float | None = None, adv_steps: int = 7,
-                curves: bool = False) -> dict[str, Any]:
+                curves: bool = False, speed: dict[str, Any] | None = None) -> dict[str, Any]:
     """Train one model with ``advlab.train`` into ``out``; return its history.
 
     The returned ``checkpoint`` is relative to ``out`` (run folders can be moved).
@@ -239,6 +245,7 @@ def train_model(out: Path, settings: TrainSettings, train_data: Data, test_data:
     size eps/5, starting at the image). The checkpoint used downstream is ``last/``: the
     paper reports the last iterate (Appendix D.4: no validation set from D exists).
     ``curves``: measure the test set after every epoch (Figure 10), not only after the last.
+    ``speed``: the speed paths (``precision``, ``channels_last``, ``compile``).
     """
     from advlab.train import AdvConfig, TrainConfig, train
 
@@ -250,6 +257,7 @@ def train_model(out: Path, settings: TrainSettings, train_data: Data, test_data:
         momentum=settings.momentum, weight_decay=settings.weight_decay,
         lr_drop_epochs=settings.lr_drop_epochs, augment=settings.augment,
         adversarial=adversarial, seed=seed, device=device, eval_every=1 if curves else 0,
+        **(speed or {}),
     )
     history = [{"epoch": int(r.get("epoch", i)), "train_acc": r.get("train_acc"),
                 "test_acc": r.get("test_acc")}
@@ -289,6 +297,7 @@ def construct(out: Path, kind: str, cfg: IlyasConfig, *, source: str, dataset: s
     path = construct_dataset(
         kind, source_checkpoint=source, dataset=dataset, out=out / "data", split=split,  # type: ignore[arg-type]  # kind is one of the four names
         seed=seed, shard_size=cfg.shard_size, n=n, device=device, data_root=data_root, **kw,
+        **cfg.speed(),
     )
     stats = read_card(path).get("provenance", {}).get("stats", {})
     return {"path": "data", "kind": kind, "split": split, "n": n, **kw, "stats": stats}
