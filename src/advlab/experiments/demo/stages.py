@@ -43,7 +43,7 @@ STAGES: tuple[tuple[str, str, float, DemoStage], ...] = (
      _theory("toy2d")),
     ("richardson2020", "Bayes-optimal paper, quick preset (mnist5k 0-6)", 30,
      _recipe("richardson2020", "mnist5k")),
-    ("ilyas2019", "Features paper, quick preset (Fashion-MNIST, or mnist5k)", 480,
+    ("ilyas2019", "Features paper, quick preset (Fashion-MNIST, or mnist5k)", 450,
      _recipe("ilyas2019", None)),
 )
 
