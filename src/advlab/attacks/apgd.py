@@ -23,6 +23,7 @@ import torch
 from torch import Tensor, nn
 
 from advlab.attacks.base import FixedEpsAttack, predict_logits
+from advlab.attacks.keyed import keyed_noise, point_seeds
 from advlab.attacks.losses import check_loss, is_adversarial, objective
 from advlab.attacks.threat import (
     Bounds,
@@ -61,16 +62,17 @@ def checkpoints(steps: int) -> list[int]:
     return out
 
 
-def apgd_start(x0: Tensor, norm: str, eps: float, gen: torch.Generator) -> Tensor:
-    """AutoAttack's random start: a perturbation (N,C,H,W) on the sphere of radius ``eps``
-    (L2) or a uniform direction scaled to Linf norm ``eps``."""
+def apgd_start(x0: Tensor, norm: str, eps: float, noise: Tensor) -> Tensor:
+    """AutoAttack's random start from ``noise`` (N,C,H,W): standard normal draws (L2) become
+    a point on the sphere of radius ``eps``; uniform draws in [0, 1) (Linf) a uniform
+    direction scaled to Linf norm ``eps``. Returns the perturbation (N,C,H,W)."""
     if norm == "linf":
-        t = 2 * torch.rand(x0.shape, generator=gen, dtype=x0.dtype) - 1
+        t = 2 * noise.to(x0) - 1
         scale = t.flatten(1).abs().amax(1).clamp_min(1e-12)
     else:
-        t = torch.randn(x0.shape, generator=gen, dtype=x0.dtype)
+        t = noise.to(x0)
         scale = t.flatten(1).norm(dim=1).clamp_min(1e-12)
-    return (eps * t / _view(scale, t)).to(x0.device)
+    return eps * t / _view(scale, t)
 
 
 @dataclass
@@ -192,7 +194,8 @@ class APGD(FixedEpsAttack):
             AutoAttack; False starts at the clean point.
         early_stop: a sample leaves the batch at its first adversarial iterate.
         box: ``(lo, hi)``, ``None`` or ``"per-sample"``. batch_size: points at once.
-        seed: random-start seed.
+        seed: random-start seed (each point draws its start from its own stream, keyed by
+            this seed and the point: :mod:`advlab.attacks.keyed`).
     """
 
     def __init__(self, *, norm: str = "l2", steps: int = 100, loss: str = "ce",
@@ -215,17 +218,19 @@ class APGD(FixedEpsAttack):
              target: Tensor | None, clean_success: Tensor) -> Tensor:
         done = clean_success.clone() if self.config["early_stop"] else \
             torch.zeros_like(clean_success)
-        gen = torch.Generator().manual_seed(int(self.config["seed"]))
-        best_x, _ = self._runs(model, x, y, eps, target, target, done, gen)
+        seeds = point_seeds(x, y, int(self.config["seed"]))
+        best_x, _ = self._runs(model, x, y, eps, target, target, done, seeds)
         return best_x
 
     def _runs(self, model: nn.Module, x: Tensor, y: Tensor, eps: float,
               loss_target: Tensor | None, success_target: Tensor | None,
-              done: Tensor, gen: torch.Generator) -> tuple[Tensor, Tensor]:
+              done: Tensor, seeds: list[int], *parts: int | str) -> tuple[Tensor, Tensor]:
         """All restarts on the points not ``done`` (N,) bool, batch by batch.
 
         The loss aims at ``loss_target`` and success is judged against ``success_target``
-        (None: untargeted). Returns (x_adv (N,C,H,W), success (N,) bool); ``done`` is
+        (None: untargeted). Random starts come from each point's own stream (``seeds`` (N,),
+        :func:`~advlab.attacks.keyed.point_seeds`; ``parts`` and the restart name the draw),
+        so a point's run does not depend on the other points. Returns (x_adv (N,C,H,W), success (N,) bool); ``done`` is
         updated in place.
         """
         cfg = self.config
@@ -234,12 +239,13 @@ class APGD(FixedEpsAttack):
         success = torch.zeros(len(x), dtype=torch.bool, device=x.device)
         if eps == 0:
             return best_x, success
-        for _ in range(cfg["restarts"]):
+        for r in range(cfg["restarts"]):
             for chunk in self.batches(torch.nonzero(~done).flatten(), eps):
                 xa, succ, val = self._one_run(model, x[chunk], y[chunk],
                                               _sub(loss_target, chunk),
                                               _sub(success_target, chunk), eps,
-                                              take_bounds(bounds, chunk), gen)
+                                              take_bounds(bounds, chunk),
+                                              [seeds[i] for i in chunk.tolist()], (*parts, r))
                 better = succ | ((val > best_val[chunk]) & ~success[chunk])
                 best_x[chunk[better]], best_val[chunk[better]] = xa[better], val[better]
                 success[chunk[succ]] = True
@@ -248,10 +254,13 @@ class APGD(FixedEpsAttack):
 
     def _one_run(self, model: nn.Module, x0: Tensor, y: Tensor, loss_target: Tensor | None,
                  success_target: Tensor | None, eps: float, bounds: Bounds,
-                 gen: torch.Generator) -> tuple[Tensor, Tensor, Tensor]:
+                 seeds: list[int], parts: tuple[int | str, ...]
+                 ) -> tuple[Tensor, Tensor, Tensor]:
         start = x0
         if self.config["random_start"]:
-            start = clamp_box(x0 + apgd_start(x0, self.norm, eps, gen), bounds)
+            noise = keyed_noise(seeds, tuple(x0.shape[1:]), "apgd-start", *parts,
+                                kind="uniform" if self.norm == "linf" else "normal", like=x0)
+            start = clamp_box(x0 + apgd_start(x0, self.norm, eps, noise), bounds)
         return apgd_batch(
             model, x0, start, norm=self.norm, eps=eps, steps=self.config["steps"],
             bounds=bounds, rho=float(self.config["rho"]), early_stop=self.config["early_stop"],
@@ -288,10 +297,10 @@ class APGDT(APGD):
         done = clean_success.clone() if self.config["early_stop"] else \
             torch.zeros_like(clean_success)
         ranked = _ranked_targets(model, x, y, self.config["n_target_classes"])
-        gen = torch.Generator().manual_seed(int(self.config["seed"]))
+        seeds = point_seeds(x, y, int(self.config["seed"]))
         best_x = x.clone()
-        for targets in ranked:
-            xa, succ = self._runs(model, x, y, eps, targets, None, done, gen)
+        for rank, targets in enumerate(ranked, start=1):
+            xa, succ = self._runs(model, x, y, eps, targets, None, done, seeds, "target", rank)
             best_x[succ] = xa[succ]
         return best_x
 
@@ -356,8 +365,8 @@ class APGDEnsemble(FixedEpsAttack):
             if len(todo) == 0:
                 break
             t = None if target is None else target[todo]
-            gen = torch.Generator().manual_seed(int(member.config["seed"]))
-            xa, hit = member._runs(model, x[todo], y[todo], eps, t, t, done[todo].clone(), gen)
+            seeds = point_seeds(x[todo], y[todo], int(member.config["seed"]))
+            xa, hit = member._runs(model, x[todo], y[todo], eps, t, t, done[todo].clone(), seeds)
             out[todo], done[todo[hit]] = xa, True
         return out
 

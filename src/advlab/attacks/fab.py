@@ -26,6 +26,7 @@ from torch import Tensor, nn
 
 from advlab.attacks.apgd import _ranked_targets
 from advlab.attacks.base import FixedEpsAttack
+from advlab.attacks.keyed import keyed_noise, point_seeds
 from advlab.attacks.threat import (
     Bounds,
     Box,
@@ -102,18 +103,20 @@ class FABT(FixedEpsAttack):
              target: Tensor | None, clean_success: Tensor) -> Tensor:
         if target is not None:
             raise bad_argument("target", "a tensor", "None: FAB-T picks its own target classes")
-        gen = torch.Generator().manual_seed(int(self.config["seed"]))
+        seeds = point_seeds(x, y, int(self.config["seed"]))
         bounds = resolve_box(self.box, x)
         out, done = x.clone(), clean_success.clone()
         if eps == 0:
             return out
-        for targets in _ranked_targets(model, x, y, self.config["n_target_classes"]):
+        ranked = _ranked_targets(model, x, y, self.config["n_target_classes"])
+        for rank, targets in enumerate(ranked, start=1):
             best_norm = torch.full((len(x),), float("inf"), device=x.device)
             for r in range(self.config["restarts"]):
                 for chunk in self.batches(torch.nonzero(~done).flatten(), eps):
                     b = take_bounds(bounds, chunk)
                     start = x[chunk] if r == 0 else self._random_start(
-                        x[chunk], best_norm[chunk], eps, b, gen)
+                        x[chunk], best_norm[chunk], eps, b,
+                        [seeds[i] for i in chunk.tolist()], rank, r)
                     xa, succ, nrm = self._fab(model, x[chunk], start, y[chunk], targets[chunk],
                                               eps, b)
                     out[chunk[succ]], done[chunk[succ]] = xa[succ], True
@@ -121,13 +124,15 @@ class FABT(FixedEpsAttack):
         return out
 
     def _random_start(self, x0: Tensor, best: Tensor, eps: float, bounds: Bounds,
-                      gen: torch.Generator) -> Tensor:
-        """FAB's restart: a random direction at half of min(best adversarial norm, eps)."""
+                      seeds: list[int], rank: int, restart: int) -> Tensor:
+        """FAB's restart: a random direction at half of min(best adversarial norm, eps),
+        drawn from each point's own stream (:mod:`advlab.attacks.keyed`)."""
+        shape = tuple(x0.shape[1:])
         if self.norm == "linf":
-            t = 2 * torch.rand(x0.shape, generator=gen) - 1
+            t = 2 * keyed_noise(seeds, shape, "fab-start", rank, restart, kind="uniform") - 1
             scale = t.flatten(1).abs().amax(1)
         else:
-            t = torch.randn(x0.shape, generator=gen)
+            t = keyed_noise(seeds, shape, "fab-start", rank, restart)
             scale = t.flatten(1).norm(dim=1)
         radius = torch.minimum(best, torch.full_like(best, eps)).cpu()
         return clamp_box(x0 + (t * _view(radius / scale.clamp_min(1e-12) / 2, t)).to(x0), bounds)
