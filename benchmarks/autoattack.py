@@ -19,13 +19,14 @@ Robust accuracy per eps, times, our time per attack and the speed ratios (torcha
 standard / ours) are written to benchmarks/results/autoattack.json.
 
 Usage: OMP_NUM_THREADS=1 python benchmarks/autoattack.py [--checkpoint DIR] [--n 100]
-       [--norm l2] [--eps 1.5,2] [--repeats 1] [--threads 1]
+       [--norm l2] [--eps 1.5,2] [--repeats 1] [--threads 1] [--peer-seeds 0,1]
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import statistics
 import time
 from pathlib import Path
@@ -98,6 +99,9 @@ def main() -> None:
     ap.add_argument("--repeats", type=int, default=1)
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--skip-class", action="store_true", help="skip torchattacks.AutoAttack")
+    ap.add_argument("--peer-seeds", default="0,1",
+                    help="seeds of torchattacks-standard; the first is timed against ours, "
+                         "the others (run after) give its seed-to-seed spread")
     ap.add_argument("--out", default=str(Path(__file__).parent / "results" / "autoattack.json"))
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
@@ -112,6 +116,7 @@ def main() -> None:
     tn = "L2" if norm == "l2" else "Linf"
     t_ours: list[tuple[float, float]] = []
     t_std: list[tuple[float, float]] = []
+    load_start = os.getloadavg()
     for r in range(args.repeats):
         order = ["ours", "std"] if r % 2 == 0 else ["std", "ours"]
         for who in order:
@@ -123,8 +128,19 @@ def main() -> None:
                                          model, x, y, eps_list)
                 t_std.append(secs)
             print(f"repetition {r}: {who} {secs[0]:.1f}s wall, {secs[1]:.1f}s CPU", flush=True)
+    more = {}
+    for s in [int(v) for v in args.peer_seeds.split(",")[1:]]:
+        f, secs = peer_run(lambda e, s=s: torchattacks_standard(model, norm, e, s), model, x, y,
+                           eps_list)
+        more[str(s)] = {"robust_accuracy": {f"{e:g}": float(f[e].float().mean())
+                                            for e in eps_list}, "seconds_wall_cpu": secs,
+                         "points_it_fools_that_ours_does_not": {
+                             f"{e:g}": int((o_flags[e] & ~f[e]).sum()) for e in eps_list}}
+        print(f"torchattacks-standard seed {s}: {secs[0]:.1f}s wall, {secs[1]:.1f}s CPU",
+              flush=True)
     res: dict[str, Any] = {
         "n": len(x), "norm": norm, "eps": eps_list, "threads": args.threads,
+        "cpu_count": os.cpu_count(), "loadavg_1_5_15_at_start": load_start,
         "repeats": args.repeats, "torchattacks_version": torchattacks.__version__,
         "ours": {"robust_accuracy": {f"{e:g}": float(o_flags[e].float().mean()) for e in eps_list},
                  "seconds_wall_cpu": t_ours, "per_eps": detail},
@@ -133,6 +149,7 @@ def main() -> None:
             "seconds_wall_cpu": t_std,
             "points_it_fools_that_ours_does_not": {f"{e:g}": int((o_flags[e] & ~s_flags[e]).sum())
                                                    for e in eps_list}},
+        "torchattacks_standard_other_seeds": more,
     }
     for k, name in enumerate(("wall", "cpu")):
         res[f"speedup_vs_standard_{name}"] = (statistics.median(t[k] for t in t_std)
@@ -145,6 +162,7 @@ def main() -> None:
             "robust_accuracy": {f"{e:g}": float(c_flags[e].float().mean()) for e in eps_list},
             "seconds_wall_cpu": secs}
         res["speedup_vs_class_cpu"] = secs[1] / statistics.median(t[1] for t in t_ours)
+    res["loadavg_1_5_15_at_end"] = os.getloadavg()
     print(json.dumps(res, indent=1))
     atomic_write_json(args.out, res)
 

@@ -151,3 +151,27 @@ def test_errors_name_the_argument() -> None:
         FABT(steps=2)(model, x, y, eps=0.1, target=(y + 1) % 4)
     with pytest.raises(AdvlabError, match="target"):
         Square(n_queries=2)(model, x, y, eps=0.1, target=(y + 1) % 4)
+
+
+def test_fab_t_smallest_norm_decides_every_larger_eps() -> None:
+    """FAB-T starts at the clean point: a point it does not fool at eps a ran every target to
+    the end, and a run at a larger eps b fools it exactly when the smallest adversarial norm
+    of the first run is <= b (what advlab.evaluate.autoattack reuses across eps)."""
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Conv2d(1, 4, 3), nn.ReLU(), nn.Flatten(), nn.Linear(4 * 4 * 4, 4))
+    x = torch.rand(40, 1, 6, 6, generator=torch.Generator().manual_seed(3))
+    with torch.no_grad():
+        y = model(x).argmax(1)
+    fab = FABT(norm="l2", steps=30, n_target_classes=3)
+    done = torch.zeros(40, dtype=torch.bool)
+    _, smallest, x_small = fab.search(model, x, y, 0.2, done)
+    big = fab(model, x, y, eps=0.3)
+    rest = ~done
+    assert torch.equal(done, smallest <= 0.2) and rest.sum() >= 10
+    assert 3 <= int((big.success & rest).sum()) < int(rest.sum())
+    assert torch.equal(big.success[rest], (smallest <= 0.3)[rest])
+    found = torch.isfinite(smallest)
+    with torch.no_grad():
+        assert (model(x_small[found]).argmax(1) != y[found]).all()
+    dist = (x_small - x).flatten(1).norm(dim=1)
+    assert torch.allclose(dist[found], smallest[found], atol=1e-5)

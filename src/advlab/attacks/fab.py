@@ -103,11 +103,27 @@ class FABT(FixedEpsAttack):
              target: Tensor | None, clean_success: Tensor) -> Tensor:
         if target is not None:
             raise bad_argument("target", "a tensor", "None: FAB-T picks its own target classes")
+        return self.search(model, x, y, eps, clean_success)[0]
+
+    def search(self, model: nn.Module, x: Tensor, y: Tensor, eps: float, done: Tensor
+               ) -> tuple[Tensor, Tensor, Tensor]:
+        """FAB-T at ``eps`` on the points of ``x`` (N,C,H,W) not ``done`` (N,) bool (updated
+        in place); unverified (the caller verifies).
+
+        Returns (x_adv (N,C,H,W): the first iterate within eps where one was found, else x;
+        smallest (N,): the smallest norm of an adversarial iterate over every target tried,
+        inf if none; x_smallest (N,C,H,W): that iterate, else x). With one restart (runs
+        start at the clean point: deterministic) a point not fooled within ``eps`` ran every
+        target to the end, so it is fooled at a larger eps' by FAB-T exactly when
+        ``smallest <= eps'`` (the run at eps' follows the same iterates and stops at the
+        first adversarial one within eps'): :func:`advlab.evaluate.autoattack` reuses it.
+        """
         seeds = point_seeds(x, y, int(self.config["seed"]))
         bounds = resolve_box(self.box, x)
-        out, done = x.clone(), clean_success.clone()
+        out, smallest = x.clone(), torch.full((len(x),), float("inf"), device=x.device)
+        x_small = x.clone()
         if eps == 0:
-            return out
+            return out, smallest, x_small
         ranked = _ranked_targets(model, x, y, self.config["n_target_classes"])
         for rank, targets in enumerate(ranked, start=1):
             best_norm = torch.full((len(x),), float("inf"), device=x.device)
@@ -117,11 +133,13 @@ class FABT(FixedEpsAttack):
                     start = x[chunk] if r == 0 else self._random_start(
                         x[chunk], best_norm[chunk], eps, b,
                         [seeds[i] for i in chunk.tolist()], rank, r)
-                    xa, succ, nrm = self._fab(model, x[chunk], start, y[chunk], targets[chunk],
-                                              eps, b)
+                    xa, succ, nrm, xs = self._fab(model, x[chunk], start, y[chunk],
+                                                  targets[chunk], eps, b)
                     out[chunk[succ]], done[chunk[succ]] = xa[succ], True
                     best_norm[chunk] = torch.minimum(best_norm[chunk], nrm)
-        return out
+                    smaller = nrm < smallest[chunk]
+                    smallest[chunk[smaller]], x_small[chunk[smaller]] = nrm[smaller], xs[smaller]
+        return out, smallest, x_small
 
     def _random_start(self, x0: Tensor, best: Tensor, eps: float, bounds: Bounds,
                       seeds: list[int], rank: int, restart: int) -> Tensor:
@@ -138,37 +156,38 @@ class FABT(FixedEpsAttack):
         return clamp_box(x0 + (t * _view(radius / scale.clamp_min(1e-12) / 2, t)).to(x0), bounds)
 
     def _fab(self, model: nn.Module, x0: Tensor, start: Tensor, y: Tensor, t: Tensor,
-             eps: float, bounds: Bounds) -> tuple[Tensor, Tensor, Tensor]:
+             eps: float, bounds: Bounds) -> tuple[Tensor, Tensor, Tensor, Tensor]:
         """One FAB run towards targets ``t`` on a batch (m,C,H,W).
 
         Returns (x (m,C,H,W): an adversarial iterate within eps where found, else x0;
-        success (m,); the smallest adversarial norm seen (inf if none)).
+        success (m,); the smallest adversarial norm seen (inf if none); that iterate (else
+        x0)).
         """
         cfg = self.config
         m = len(x0)
         out, succ = x0.clone(), torch.zeros(m, dtype=torch.bool, device=x0.device)
-        best = torch.full((m,), float("inf"), device=x0.device)
+        best, best_x = torch.full((m,), float("inf"), device=x0.device), x0.clone()
         lo, hi = _box_tensors(bounds, x0)
         idx = torch.arange(m, device=x0.device)
         x1 = start.clone()
         g, grad, _ = _margin_grad(model, x1, y, t)
         for it in range(cfg["steps"]):
             x1 = self._step(x0[idx], x1, g, grad, lo[idx], hi[idx], bounds, idx)
-            g, grad, adv = _margin_grad(model, x1, y[idx], t[idx], backward=it < cfg["steps"] - 1)
+            with torch.no_grad():
+                adv = model(x1).argmax(1) != y[idx]
             dist = norms(x1 - x0[idx], self.norm)
-            best[idx[adv]] = torch.minimum(best[idx[adv]], dist[adv])
+            better = adv & (dist < best[idx])
+            best[idx[better]], best_x[idx[better]] = dist[better], x1[better]
             hit = adv & (dist <= eps)
             out[idx[hit]], succ[idx[hit]] = x1[hit], True
-            far = adv & ~hit
-            if far.any():  # back towards the clean point, and the gradient there
-                x1[far] = x0[idx[far]] + (x1[far] - x0[idx[far]]) * float(cfg["beta"])
-                if it < cfg["steps"] - 1:
-                    g[far], grad[far], _ = _margin_grad(model, x1[far], y[idx[far]], t[idx[far]])
+            far = adv & ~hit  # back towards the clean point
+            x1[far] = x0[idx[far]] + (x1[far] - x0[idx[far]]) * float(cfg["beta"])
             keep = ~hit
-            idx, x1, g, grad = idx[keep], x1[keep], g[keep], grad[keep]
-            if len(idx) == 0:
+            idx, x1 = idx[keep], x1[keep]
+            if len(idx) == 0 or it == cfg["steps"] - 1:
                 break
-        return out, succ, best
+            g, grad, _ = _margin_grad(model, x1, y[idx], t[idx])
+        return out, succ, best, best_x
 
     def _step(self, x0: Tensor, x1: Tensor, g: Tensor, grad: Tensor, lo: Tensor, hi: Tensor,
               bounds: Bounds, idx: Tensor) -> Tensor:
@@ -195,15 +214,10 @@ def _box_tensors(bounds: Bounds, x0: Tensor) -> tuple[Tensor, Tensor]:
     return bounds[0].expand_as(x0).flatten(1), bounds[1].expand_as(x0).flatten(1)
 
 
-def _margin_grad(model: nn.Module, x: Tensor, y: Tensor, t: Tensor,
-                 backward: bool = True) -> tuple[Tensor, Tensor, Tensor]:
-    """``g = z_t - z_y`` (m,), its input gradient (m,C,H,W) (zeros when not ``backward``) and
-    misclassification ``argmax z != y`` (m,), from one forward(-backward) at ``x``."""
-    if not backward:
-        with torch.no_grad():
-            logits = model(x)
-        g = (logits.gather(1, t[:, None]) - logits.gather(1, y[:, None])).squeeze(1)
-        return g, torch.zeros_like(x), logits.argmax(1) != y
+def _margin_grad(model: nn.Module, x: Tensor, y: Tensor, t: Tensor
+                 ) -> tuple[Tensor, Tensor, Tensor]:
+    """``g = z_t - z_y`` (m,), its input gradient (m,C,H,W) and misclassification
+    ``argmax z != y`` (m,), from one forward-backward at ``x``."""
     xg = x.detach().requires_grad_(True)
     with torch.enable_grad():
         logits = model(xg)

@@ -10,7 +10,10 @@ Every hyper-parameter is fixed by the version, as in AutoAttack:
 * ``"apgd"``: APGD-CE and APGD-T only (cheaper; no gradient-free attack).
 
 Several eps are evaluated in one call, smallest first: a point fooled at a smaller eps is
-fooled at every larger one (the balls nest) and is not attacked again. An input ``robust``
+fooled at every larger one (the balls nest) and is not attacked again. FAB-T runs once per
+point: it starts at the clean point (deterministic) and a point it did not fool at a smaller
+eps ran every target to the end, so the smallest adversarial norm it found decides every
+larger eps exactly as a new run would (:meth:`advlab.attacks.fab.FABT.search`). An input ``robust``
 mask (e.g. the flags of an earlier run) restricts the work to the points still robust.
 """
 
@@ -24,12 +27,13 @@ import torch
 from torch import Tensor, nn
 
 from advlab.attacks.apgd import APGD, APGDT
-from advlab.attacks.base import FixedEpsAttack, predict_logits, validate_inputs
+from advlab.attacks.base import FixedEpsAttack, predict_logits, validate_inputs, verify
 from advlab.attacks.fab import FABT
 from advlab.attacks.mode import eval_mode
 from advlab.attacks.square import Square
-from advlab.attacks.threat import Box, check_box, check_eps, check_norm
+from advlab.attacks.threat import Box, _view, check_box, check_eps, check_norm, resolve_box
 from advlab.errors import bad_argument
+from advlab.precision import follow_model
 from advlab.progress import progress
 
 VERSIONS: dict[str, tuple[str, ...]] = {
@@ -126,8 +130,9 @@ def autoattack(model: nn.Module, x: Tensor, y: Tensor, *, norm: str,
     clean = float(start.float().mean()) if len(x) else float("nan")
     results: dict[float, AutoAttackResult] = {}
     prev: AutoAttackResult | None = None
+    memo = _FabMemo(torch.full((len(x),), float("nan"), device=x.device), x.clone())
     for e in sorted(set(eps_list)):
-        prev = results[e] = _one_eps(model, x, y, e, attacks, start, clean, version, prev)
+        prev = results[e] = _one_eps(model, x, y, e, attacks, start, clean, version, prev, memo)
     top = results[max(eps_list)]
     if isinstance(eps, Sequence):
         top.per_eps = {e: results[e] for e in eps_list}
@@ -136,7 +141,7 @@ def autoattack(model: nn.Module, x: Tensor, y: Tensor, *, norm: str,
 
 def _one_eps(model: nn.Module, x: Tensor, y: Tensor, eps: float,
              attacks: list[tuple[str, FixedEpsAttack]], start: Tensor, clean: float,
-             version: str, prev: AutoAttackResult | None) -> AutoAttackResult:
+             version: str, prev: AutoAttackResult | None, memo: _FabMemo) -> AutoAttackResult:
     """The ensemble at one eps; points fooled at the smaller eps of ``prev`` are carried."""
     fooled_by = torch.full((len(x),), ROBUST, dtype=torch.long, device=x.device)
     fooled_by[~start] = FOOLED_CLEAN
@@ -150,9 +155,13 @@ def _one_eps(model: nn.Module, x: Tensor, y: Tensor, eps: float,
         todo = torch.nonzero(fooled_by == ROBUST).flatten()
         t = time.perf_counter()
         if len(todo):
-            res = attack(model, x[todo], y[todo], eps=eps)
-            hit = todo[res.success]
-            fooled_by[hit], x_adv[hit] = k, res.x_adv[res.success]
+            if isinstance(attack, FABT) and attack.config["restarts"] == 1:
+                success, xa = _fab_once(model, x, y, eps, attack, todo, memo)
+            else:
+                res = attack(model, x[todo], y[todo], eps=eps)
+                success, xa = res.success, res.x_adv
+            hit = todo[success]
+            fooled_by[hit], x_adv[hit] = k, xa[success]
         seconds[name] = time.perf_counter() - t
         after[name] = float((fooled_by == ROBUST).float().mean()) if len(x) else float("nan")
     robust = fooled_by == ROBUST
@@ -160,6 +169,35 @@ def _one_eps(model: nn.Module, x: Tensor, y: Tensor, eps: float,
         norm=attacks[0][1].norm, eps=eps, version=version, attacks=[n for n, _ in attacks],
         clean_accuracy=clean, robust_accuracy=after[attacks[-1][0]], accuracy_after=after,
         robust=robust, fooled_by=fooled_by, x_adv=x_adv, seconds=seconds)
+
+
+@dataclass
+class _FabMemo:
+    """FAB-T's smallest adversarial norm per point (N,) (NaN: not run yet) and the iterate
+    there (N,C,H,W) (x where none)."""
+
+    smallest: Tensor
+    x: Tensor
+
+
+def _fab_once(model: nn.Module, x: Tensor, y: Tensor, eps: float, attack: FABT,
+              todo: Tensor, memo: _FabMemo) -> tuple[Tensor, Tensor]:
+    """FAB-T at ``eps`` on the points ``todo`` (M,): runs it on those it never ran on (with
+    ``eps``) and reads the others' verdict from ``memo``. Returns verified (success (M,),
+    x_adv (M,C,H,W))."""
+    new = todo[torch.isnan(memo.smallest[todo])]
+    with eval_mode(model):
+        if len(new):
+            xs, ys, _ = follow_model(model, x[new], y[new], None)
+            assert xs is not None and ys is not None
+            done = torch.zeros(len(new), dtype=torch.bool, device=xs.device)
+            _, smallest, x_small = attack.search(model, xs, ys, eps, done)
+            memo.smallest[new], memo.x[new] = smallest.to(x.device), x_small.to(x.device)
+        hit = memo.smallest[todo] <= eps
+        x_adv = torch.where(_view(hit, x[todo]), memo.x[todo], x[todo])
+        success, _ = verify(model, x[todo], y[todo], x_adv, None, attack.norm, eps,
+                            resolve_box(attack.box, x[todo]))
+    return success, x_adv
 
 
 __all__ = ["autoattack", "ensemble", "AutoAttackResult", "VERSIONS", "ROBUST", "FOOLED_CLEAN"]
