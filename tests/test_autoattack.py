@@ -208,3 +208,45 @@ def test_a_points_verdict_does_not_depend_on_what_else_is_evaluated(cls: str) ->
     ens = autoattack(model, x, y, norm="l2", eps=[0.2, 0.3], version="apgd", batch_size=7)
     solo = autoattack(model, x, y, norm="l2", eps=0.3, version="apgd")
     assert torch.equal(ens.robust, solo.robust & ens.per_eps[0.2].robust)
+
+
+@pytest.fixture(scope="module")
+def digits_cnn(tmp_path_factory: pytest.TempPathFactory) -> nn.Module:
+    """A small CNN (width 8, hidden 32) trained on scikit-learn digits (8x8): cheap enough
+    for torchattacks' L2 Square at 5,000 queries in CI."""
+    import advlab
+    from advlab.train import TrainConfig, train
+
+    out = tmp_path_factory.mktemp("digits_cnn")
+    train(TrainConfig(dataset="digits", model="cnn", model_kwargs={"width": 8, "hidden": 32},
+                      epochs=8, batch_size=32, lr=3e-3, seed=0, checkpoint_every_seconds=1e9),
+          out)
+    return advlab.load_model(out / "last")
+
+
+@pytest.mark.peers
+def test_l2_autoattack_no_weaker_than_torchattacks_reference_settings(digits_cnn) -> None:  # type: ignore[no-untyped-def]
+    """L2, beside the Linf test: the standard ensemble against torchattacks' APGD, APGD-T,
+    FAB (multi-targeted) and Square with AutoAttack's settings (100 iterations, 9 targets,
+    5,000 queries) chained by its MultiAttack, once per eps, on 48 digits test points at
+    eps 0.3 and 0.5 (robust accuracy about 70% and 30%): ours <= peer + 0.5 points, and not
+    a degenerate comparison (some points robust, some fooled at each eps)."""
+    import advlab
+
+    torchattacks = pytest.importorskip("torchattacks")
+    from torchattacks.wrappers.multiattack import MultiAttack
+
+    x, y = advlab.load_dataset("digits", "test")
+    x, y = x[:48], y[:48]
+    ours = autoattack(digits_cnn, x, y, norm="l2", eps=[0.3, 0.5])
+    for eps in (0.3, 0.5):
+        peer = _peer_accuracy(digits_cnn, MultiAttack([
+            torchattacks.APGD(digits_cnn, norm="L2", eps=eps, steps=100, loss="ce", seed=0),
+            torchattacks.APGDT(digits_cnn, norm="L2", eps=eps, steps=100, n_classes=10, seed=0),
+            torchattacks.FAB(digits_cnn, norm="L2", eps=eps, steps=100, multi_targeted=True,
+                             n_classes=10, seed=0),
+            torchattacks.Square(digits_cnn, norm="L2", eps=eps, n_queries=5000, seed=0),
+        ]), x, y)
+        got = ours.per_eps[eps]
+        assert 0.1 < got.robust_accuracy < got.clean_accuracy - 0.1, (eps, got.accuracy_after)
+        assert got.robust_accuracy <= peer + 0.005, (eps, got.accuracy_after, peer)
