@@ -96,3 +96,48 @@ def test_training_on_saved_examples_tests_on_the_source_dataset(
     out = capsys.readouterr()
     assert e.value.code == 0, out.err
     assert json.loads(out.out)["test_dataset"] == "digits"
+
+
+@pytest.mark.parametrize("name", ["pgd", "apgd", "apgd-t", "fab-t", "square", "autoattack"])
+def test_fixed_eps_attacks_save_their_examples(name: str, digits_mlp: Path, tmp_path: Path,
+                                               capsys: pytest.CaptureFixture[str]) -> None:
+    """``advlab attack --attack NAME --eps E --save DIR``: the saved x_adv is adversarial
+    exactly where ``success`` says, within eps there, the clean point elsewhere (norm inf);
+    the card names the attack and eps; the JSON's accuracies match the saved flags."""
+    save, eps, n = tmp_path / "adv", 1.0, 24
+    with pytest.raises(SystemExit) as e:
+        main(["attack", "--attack", name, "--eps", str(eps), "--checkpoint", str(digits_mlp),
+              "--dataset", "digits", "--n", str(n), "--steps", "10", "--json", "--save",
+              str(save)])
+    out, err = capsys.readouterr()
+    assert e.value.code == 0, err
+    res = json.loads(out)
+    x_adv, y_adv = advlab.load_dataset(str(save))
+    samples = read_samples(save)
+    x, y = advlab.load_dataset("digits", "test")
+    idx = seeded_subset(len(x), n, 0)
+    assert torch.equal(samples["index"], idx) and torch.equal(y_adv, y[idx])
+    x = x[idx]
+    model = advlab.load_model(digits_mlp)
+    with torch.no_grad():
+        fooled = model(x_adv).argmax(1) != y_adv
+    ok, clean = samples["success"], samples["clean_success"]
+    assert torch.equal(fooled, ok) and (ok & ~clean).any() and (clean <= ok).all()
+    dist = (x_adv - x).flatten(1).norm(dim=1)
+    assert (dist[ok] <= eps + 1e-5).all() and torch.allclose(samples["norms"][ok], dist[ok],
+                                                             atol=1e-5)
+    assert torch.isinf(samples["norms"][~ok]).all() and torch.equal(x_adv[~ok], x[~ok])
+    assert res["robust_accuracy"] == pytest.approx(float((~ok).float().mean()))
+    assert res["success_rate"] == pytest.approx(float(ok[~clean].float().mean()))
+    prov = json.loads((save / "card.json").read_text())["provenance"]
+    assert prov["attack"]["eps"] == eps and prov["attack"]["norm"] == "l2"
+    assert prov["attack"]["class"] == {"pgd": "PGD", "apgd": "APGD", "apgd-t": "APGDT",
+                                       "fab-t": "FABT", "square": "Square",
+                                       "autoattack": "autoattack"}[name]
+
+
+def test_fixed_eps_attack_needs_eps(digits_mlp: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as e:
+        main(["attack", "--attack", "apgd", "--checkpoint", str(digits_mlp), "--dataset",
+              "digits", "--n", "4"])
+    assert e.value.code == 2 and "--eps" in capsys.readouterr().err
