@@ -107,6 +107,79 @@ def test_ilyas2019_tiny_two_processes_match_one(tmp_path: Path) -> None:
     assert config["world_size"] == 2  # the training stages ran DDP over both ranks
 
 
+RECIPE = '''
+import json, os, sys
+from pathlib import Path
+import torch
+from advlab.evaluate import clean_accuracy, robust_accuracy
+from advlab.experiments.engine import Recipe, Stage, run_recipe
+from advlab.models import load_model
+from advlab.train import TrainConfig, train
+
+torch.set_num_threads(1)
+out, marks = Path(sys.argv[1]), Path(sys.argv[2])
+g = torch.Generator().manual_seed(0)
+x = torch.rand(96, 1, 6, 6, generator=g)
+y = (x.mean((1, 2, 3)) > 0.5).long() + 2 * (x[:, 0, 0, 0] > 0.5).long()
+
+
+def mark(stage):
+    marks.mkdir(exist_ok=True)
+    (marks / f"{stage}-rank{os.environ.get('RANK', '0')}-of{os.environ.get('WORLD_SIZE', '1')}").touch()
+
+
+def fit(d):
+    mark("fit")
+    cfg = TrainConfig(dataset="toy", model="mlp", model_kwargs={"hidden": [32]}, epochs=3,
+                      batch_size=16, lr=0.1, seed=0)
+    res = train(cfg, d / "run", train_data=(x, y), test_data=(x, y))
+    return {"checkpoint": "run/last", "test_acc": res.final["test_acc"],
+            "rank": int(os.environ.get("RANK", "0"))}
+
+
+def evaluate(d):
+    mark("evaluate")
+    model = load_model(str(out / "fit" / "run" / "last"))
+    acc = robust_accuracy(model, x, y, norm="l2", eps=[0.1, 0.3], steps=5, checks=False)
+    return {"clean": clean_accuracy(model, x, y), "robust": {str(k): v for k, v in acc.items()}}
+
+
+def alone(d):
+    mark("alone")
+    (d / "note.txt").write_text("rank 0 alone")
+    return {"world_seen": os.environ.get("WORLD_SIZE", "1")}
+
+
+recipe = Recipe("toy", lambda ctx: [Stage("fit", fit), Stage("evaluate", evaluate),
+                                    Stage("alone", alone, ranks="main")],
+                lambda ctx: dict(ctx.results), lambda ctx, r: None,
+                lambda ctx, r: (ctx.out / "report.md").write_text("toy"))
+res = run_recipe(recipe, out, config={"n": 96}, seed=0, command="toy")
+assert res["fit"]["rank"] == 0 and res["alone"]["world_seen"] == "1", res  # on every rank
+'''
+
+
+def test_engine_stage_modes_over_two_ranks(tmp_path: Path) -> None:
+    """A toy recipe: DDP training and a split evaluation on every rank (rank 0's results
+    read back everywhere), a stage rank 0 runs alone as one process; the same results.json
+    as one process within REL."""
+    script = tmp_path / "recipe.py"
+    script.write_text(RECIPE)
+    one, two = tmp_path / "one", tmp_path / "two"
+    subprocess.run([sys.executable, str(script), str(one), str(tmp_path / "m1")], env=ENV,
+                   check=True, timeout=300)
+    run = subprocess.run([*TORCHRUN, str(script), str(two), str(tmp_path / "m2")], env=ENV,
+                         capture_output=True, text=True, timeout=300)
+    assert run.returncode == 0, run.stderr[-3000:]
+    assert assert_same_run(one, two) <= REL
+    assert sorted(p.name for p in (tmp_path / "m2").iterdir()) == [
+        "alone-rank0-of1", "evaluate-rank0-of2", "evaluate-rank1-of2", "fit-rank0-of2",
+        "fit-rank1-of2"]
+    r2 = json.loads((two / "results.json").read_text())
+    assert 0 < r2["evaluate"]["robust"]["0.3"] < r2["evaluate"]["clean"]  # a real evaluation
+    assert json.loads((two / "fit" / "run" / "config.json").read_text())["world_size"] == 2
+
+
 WORKER = '''
 import json, os, sys
 import torch
