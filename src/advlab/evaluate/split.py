@@ -88,7 +88,8 @@ def all_sum(t: Tensor) -> Tensor:
     """
     if ranks()[1] == 1:
         return t
-    dev = t.device if dist.get_backend() == "nccl" else torch.device("cpu")
+    nccl = dist.get_backend() == "nccl"  # NCCL reduces CUDA tensors only, gloo CPU ones
+    dev = torch.device("cuda", torch.cuda.current_device()) if nccl else torch.device("cpu")
     buf = t.detach().to(dev, torch.float64 if t.is_floating_point() else torch.int64).clone()
     dist.all_reduce(buf)
     return buf.to(t.device, t.dtype)
