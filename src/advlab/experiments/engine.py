@@ -320,7 +320,7 @@ def _run(recipe: Recipe, out: Path, r: rk.Ranks, *, config: Any, seed: int, comm
             recipe.figures(ctx, results)
     if not r.main:
         rk.barrier(r)
-        return dict(read_json(out / "results.json"))
+        return dict(rk.read_back(out / "results.json"))
     results = {"format": FORMAT, "recipe": recipe.name, "command": command, "seed": seed,
                **results, "provenance": environment(device)}
     results = config_dict(results)

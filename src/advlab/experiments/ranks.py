@@ -138,7 +138,7 @@ def run_stage(r: Ranks, run_dir: RunDir | None, out: Path, name: str, fn: Callab
         assert run_dir is not None
         return run_dir.stage(name, fn)
     if cached:
-        return read_json(marker)["result"]
+        return read_back(marker)["result"]
     if mode == "all":
         with over_ranks():
             if run_dir is not None:
@@ -153,8 +153,15 @@ def run_stage(r: Ranks, run_dir: RunDir | None, out: Path, name: str, fn: Callab
     else:
         wait_for(marker)
     barrier(r)
-    return read_json(marker)["result"]
+    return read_back(marker)["result"]
 
 
-__all__ = ["MODES", "Mode", "Ranks", "alone", "barrier", "finish", "rank0_flag", "run_stage",
+def read_back(path: Path) -> Any:
+    """A JSON file rank 0 wrote, read by any rank. On a network file system a file
+    created on another node can take a moment to appear: wait for it first."""
+    wait_for(path)
+    return read_json(path)
+
+
+__all__ = ["MODES", "Mode", "Ranks", "alone", "barrier", "finish", "rank0_flag", "read_back", "run_stage",
            "stage_device", "start", "wait_for"]
