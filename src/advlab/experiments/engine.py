@@ -256,6 +256,9 @@ def run_recipe(recipe: Recipe, out: str | Path, *, config: Any, seed: int, comma
                ) -> dict[str, Any]:
     """Run ``recipe`` into ``out`` (resuming completed stages); return results.json's dict.
 
+    Under torchrun every rank calls it with the same arguments and gets the same dict;
+    rank 0 alone writes ``out`` (:mod:`advlab.experiments.ranks`).
+
     Args:
         config: the recipe's resolved config (a dataclass); saved and guarded.
         command: the command line that reproduces the run (saved and reported).
