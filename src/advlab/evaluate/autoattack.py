@@ -13,7 +13,10 @@ Several eps are evaluated in one call, smallest first: a point fooled at a small
 fooled at every larger one (the balls nest) and is not attacked again. FAB-T runs once per
 point: it starts at the clean point (deterministic) and a point it did not fool at a smaller
 eps ran every target to the end, so the smallest adversarial norm it found decides every
-larger eps exactly as a new run would (:meth:`advlab.attacks.fab.FABT.search`). An input ``robust``
+larger eps exactly as a new run would (:meth:`advlab.attacks.fab.FABT.search`). Random
+starts are drawn per point (:mod:`advlab.attacks.keyed`), so a point's verdict at an eps
+does not depend on the other points, the eps list or ``batch_size`` (Square excepted: its
+window positions are shared by the batch, as in AutoAttack). An input ``robust``
 mask (e.g. the flags of an earlier run) restricts the work to the points still robust.
 """
 
