@@ -23,7 +23,7 @@ def point_seeds(x: Tensor, y: Tensor, seed: int) -> list[int]:
     """One 63-bit seed per point of ``x`` (N, ...) with labels ``y`` (N,), from ``seed``
     and a sha256 of the point's float32 values and label."""
     rows = x.detach().to("cpu", torch.float32).contiguous().flatten(1).numpy()
-    labels = y.detach().cpu().tolist()
+    labels = y.detach().tolist()  # host values, as the pixels: the key hashes bytes
     return [derive_seed(seed, hashlib.sha256(r.tobytes() + str(int(c)).encode()).hexdigest())
             for r, c in zip(rows, labels, strict=True)]
 
