@@ -78,8 +78,10 @@ def robust_flags(model: nn.Module, x: Tensor, y: Tensor, *, norm: str,
     earlier attack at an eps <= each eps here; points marked False count as not robust and
     are not attacked. All eps go through one call, smallest first: a point fooled at a
     smaller eps is not attacked again (the balls nest). The points are attacked in fixed
-    chunks (:func:`advlab.evaluate.split.chunks`), chunk i with seed
-    :func:`~advlab.evaluate.split.chunk_seed` (seed, i); under ``torchrun``, inside
+    chunks (:func:`advlab.evaluate.split.chunks`): with the default protocol (APGD, whose
+    random starts are keyed by each point) every chunk with ``seed``; with a fixed
+    ``step_size`` (PGD, one random stream per call) chunk i with
+    :func:`~advlab.evaluate.split.chunk_seed` (seed, i). Under ``torchrun``, inside
     :func:`~advlab.evaluate.split.over_ranks`, the ranks share the chunks and every rank
     gets every flag.
     """
@@ -87,9 +89,11 @@ def robust_flags(model: nn.Module, x: Tensor, y: Tensor, *, norm: str,
     if not eps_list:
         raise bad_argument("eps", eps, "a non-empty list of numbers >= 0")
     def attack_of(chunk: int) -> FixedEpsAttack:
+        # APGD draws each point's start from the point's own stream (advlab.attacks.keyed):
+        # one seed keeps a verdict independent of the chunk; PGD draws per call: per chunk
+        s = seed if step_size is None else split.chunk_seed(seed, chunk)
         return protocol_attack(norm=norm, steps=steps, step_size=step_size, restarts=restarts,
-                               loss=loss, box=box, batch_size=batch_size,
-                               seed=split.chunk_seed(seed, chunk))
+                               loss=loss, box=box, batch_size=batch_size, seed=s)
 
     attack = attack_of(0)
     if checks:

@@ -3,9 +3,11 @@
 An evaluation of N points is cut into fixed chunks whose layout depends on N and the
 attack's batch size only (never on the number of ranks): chunk i holds points
 ``[i*S, min((i+1)*S, N))`` with ``S = min(batch_size, max(MIN_CHUNK, ceil(N / MAX_SPLIT)))``,
-and its attack draws its random starts from :func:`chunk_seed` (seed, i). So the verdict on
-every point is the same whether one process attacks every chunk or K processes attack
-every K-th chunk each; the per-chunk results are then summed over the ranks.
+and an attack that draws its random starts from one stream per call (PGD) is seeded with
+:func:`chunk_seed` (seed, i) there; APGD, whose starts are keyed by each point
+(:mod:`advlab.attacks.keyed`), keeps the seed. So the verdict on every point is the same
+whether one process attacks every chunk or K processes attack every K-th chunk each; the
+per-chunk results are then summed over the ranks.
 
 Splitting is switched on only inside :func:`over_ranks` (the recipe engine enters it around
 the stages that every rank runs) and only when a process group of more than one rank is
