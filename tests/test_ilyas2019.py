@@ -241,6 +241,7 @@ def test_rerun_with_other_settings_is_refused(tmp_path: Path) -> None:
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(1800)  # minutes on an idle 2-core machine; far more under load
 def test_quick_preset(tmp_path: Path) -> None:
     from advlab.experiments import ilyas2019
 

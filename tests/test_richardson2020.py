@@ -231,6 +231,7 @@ def test_resuming_with_other_settings_is_refused(tiny_run: tuple[Path, dict]) ->
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(1800)  # minutes on an idle 2-core machine; far more under load
 def test_quick_preset_shows_the_findings_of_figures_6_and_7(tmp_path: Path) -> None:
     """The real quick run (mnist5k 0-6): asymmetric Bayes-optimal is brittle, symmetric is
     robust; the CNN and the linear SVM are fooled by much smaller perturbations, the RBF
