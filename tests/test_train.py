@@ -307,3 +307,21 @@ def test_trades_and_pgd_respect_an_unbounded_box() -> None:
     assert (x_pgd > 1.0).any()
     with pytest.raises(AdvlabError, match="box"):
         AdvConfig(box="clip")  # type: ignore[arg-type]
+
+
+def test_robust_eval_during_training_does_not_depend_on_the_number_of_ranks(digits_mlp: Path) -> None:
+    from advlab.train import distributed as dd
+    from advlab.train.evaluation import _robust_over_chunks
+
+    x, y = advlab.load_dataset("digits", "test")
+    x, y = x[:100], y[:100]
+    model = advlab.load_model(digits_mlp).eval()
+    cfg = _cfg(epochs=1, robust_eval_subset=100, robust_eval_eps=0.5, robust_eval_steps=3,
+               eval_batch_size=16)  # chunks of 16: several per rank
+
+    def count(rank: int, world: int) -> int:
+        return _robust_over_chunks(model, x, y, cfg, dd.DistInfo(rank, world), "cpu", epoch=0)
+
+    one = count(0, 1)
+    assert count(0, 2) + count(1, 2) == one == sum(count(r, 3) for r in range(3))
+    assert 0 < count(0, 2) < one  # each rank attacks only its own chunks

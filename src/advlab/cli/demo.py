@@ -10,6 +10,7 @@ from advlab.cli.options import (
     figure_format_option,
     force_option,
     formats,
+    main_rank,
     resolve_device,
     seed_option,
 )
@@ -40,4 +41,5 @@ def command(out: str, scale: str, features_dataset: str | None, seed: int, devic
 
     run(out, seed=seed, device=resolve_device(device), force=force, scale=scale,
         figure_format=formats(figure_format), features_dataset=features_dataset)
-    click.echo(f"report: {out}/report.html")
+    if main_rank():
+        click.echo(f"report: {out}/report.html")

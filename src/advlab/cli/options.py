@@ -212,6 +212,14 @@ def data_root_env(data_root: str | None) -> str | None:
     return data_root or os.environ.get("ADVLAB_DATA")
 
 
+def main_rank() -> bool:
+    """Whether this process prints a command's summary: always without torchrun, and on
+    rank 0 alone under it (every rank runs the command; one line, not one per rank)."""
+    from advlab.features.shards import dist_env
+
+    return dist_env()[0] == 0
+
+
 def echo_json(obj: Any) -> None:
     from advlab.store import to_jsonable
 

@@ -27,6 +27,7 @@ from advlab.cli.options import (
     formats,
     given,
     json_option,
+    main_rank,
     out_option,
     parse_sets,
     resolve_device,
@@ -74,6 +75,8 @@ def _from_saved(ctx: click.Context, saved: dict[str, Any], options: dict[str, An
 
 
 def _finish(results: dict[str, Any], out: str, as_json: bool) -> None:
+    if not main_rank():
+        return
     if as_json:
         echo_json(results)
     else:

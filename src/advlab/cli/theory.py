@@ -15,6 +15,7 @@ from advlab.cli.options import (
     force_option,
     formats,
     json_option,
+    main_rank,
     out_option,
     parse_sets,
     seed_option,
@@ -43,6 +44,8 @@ def command(kind: str, out: str, seed: int, quick: bool, sets: tuple[str, ...], 
     cfg = theory.make_config(kind, quick, parse_sets(sets))
     results = theory.run(out, kind=kind, seed=seed, config=cfg, force=force,
                          figure_format=formats(figure_format))
+    if not main_rank():
+        return
     if as_json:
         echo_json(results)
     else:

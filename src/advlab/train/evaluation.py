@@ -40,6 +40,21 @@ def _robust_correct(model: nn.Module, x: Tensor, y: Tensor, cfg: TrainConfig, de
     return hits
 
 
+def _robust_over_chunks(model: nn.Module, x: Tensor, y: Tensor, cfg: TrainConfig,
+                        info: dd.DistInfo, device: str, epoch: int) -> int:
+    """PGD-robust count over this rank's chunks of (x (n, C, H, W), y (n,)). The chunk layout
+    depends on n only and each chunk's random start on its index, so the sum over ranks is
+    the same for any number of processes (:mod:`advlab.evaluate.split`)."""
+    from advlab.evaluate.split import chunks
+
+    hits, bounds = 0, chunks(len(x), cfg.eval_batch_size)
+    for i in range(info.rank, len(bounds), info.world):
+        lo, hi = bounds[i]
+        torch.manual_seed(derive_seed(cfg.seed, epoch, i, 0xE7A1))
+        hits += _robust_correct(model, x[lo:hi], y[lo:hi], cfg, device)
+    return hits
+
+
 def evaluate(model: nn.Module, x: Tensor, y: Tensor, cfg: TrainConfig, info: dd.DistInfo,
              device: str, epoch: int) -> dict[str, Any]:
     """Test accuracy (and robust accuracy on the first ``robust_eval_subset`` points).
@@ -63,8 +78,7 @@ def evaluate(model: nn.Module, x: Tensor, y: Tensor, cfg: TrainConfig, info: dd.
         rob = 0
         n_rob = min(cfg.robust_eval_subset, len(x))
         if threat is not None:
-            torch.manual_seed(derive_seed(cfg.seed, epoch, info.rank, 0xE7A1))
-            rob = _robust_correct(model, x[:n_rob][sl], y[:n_rob][sl], cfg, device)
+            rob = _robust_over_chunks(model, x[:n_rob], y[:n_rob], cfg, info, device, epoch)
         n_ok, n_rob_ok = dd.all_sum(info, [float(correct), float(rob)], device)
         out["test_acc"] = n_ok / len(x)
         if threat is not None:
