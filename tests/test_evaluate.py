@@ -222,3 +222,28 @@ def test_cli_errors_are_one_line(digits_checkpoint: Path, capsys: pytest.Capture
               "--eps", "1,-2"])
     assert e.value.code == 2
     assert "--eps: got '1,-2'" in capsys.readouterr().err
+
+
+def test_an_unconverged_attack_is_strengthened_not_reported() -> None:
+    """When the check finds that 2x steps and one more restart fool more points, every
+    point still robust is attacked again with that stronger attack: the reported accuracy
+    drops below the weak attack's (a linear model: closed-form distances)."""
+    from advlab.evaluate.accuracy import robust_flags
+    from linear_model import LinearK
+
+    model = LinearK(d=16, k=4).eval()
+    x = torch.rand(200, 1, 4, 4)
+    with torch.no_grad():
+        y = model(x).argmax(1)
+    dist = model.distance(x, y, "l2")
+    med = float(dist.median())
+    eps = [2 * med, 4 * med]
+    weak = dict(norm="l2", eps=eps, steps=1, step_size=0.6 * med, box=None)  # far too short
+    plain = robust_flags(model, x, y, checks=False, **weak)
+    with pytest.warns(SanityWarning, match="more-steps"):
+        checked = robust_flags(model, x, y, checks=True, **weak)
+    for e in eps:
+        assert int(checked[e].sum()) < int(plain[e].sum())  # the stronger attack counted
+        assert not (plain[e] < checked[e]).any()  # never more robust than the weak attack
+        assert checked[e][dist > e].all()  # a truly robust point is never counted fooled
+    assert not (checked[eps[1]] & ~checked[eps[0]]).any()  # the balls nest

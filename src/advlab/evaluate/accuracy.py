@@ -27,7 +27,7 @@ from advlab.attacks.pgd import PGD
 from advlab.attacks.threat import Box, check_eps
 from advlab.errors import bad_argument
 from advlab.evaluate import split
-from advlab.evaluate.checks import check_attack, check_model
+from advlab.evaluate.checks import check_attack, check_model, stronger_of
 from advlab.progress import progress
 
 
@@ -102,17 +102,29 @@ def robust_flags(model: nn.Module, x: Tensor, y: Tensor, *, norm: str,
         check_mask(robust, len(x)).to(x.device)
     fooled = _chunked_success(model, x, y, todo, eps_list, attack_of, batch_size)
     if checks:
-        check_attack(model, x, y, attack=attack, fooled=fooled)
+        # the check's stronger attack counts where it succeeds; when it finds the attack
+        # unconverged (docs/attacks.md#more-steps), every point still robust is attacked again
+        if "more-steps" in check_attack(model, x, y, attack=attack, fooled=fooled, found=fooled):
+            fooled = _chunked_success(model, x, y, todo & ~fooled[min(eps_list)], eps_list,
+                                      lambda i: stronger_of(attack_of(i)), batch_size,
+                                      before=fooled)
+        ordered = sorted(eps_list)  # the balls nest: fooled at an eps, fooled at every larger one
+        for small, large in zip(ordered, ordered[1:], strict=False):
+            fooled[large] = fooled[large] | fooled[small]
     return {e: ~s for e, s in fooled.items()}
 
 
 def _chunked_success(model: nn.Module, x: Tensor, y: Tensor, todo: Tensor,
                      eps_list: list[float], attack_of: Callable[[int], FixedEpsAttack],
-                     batch_size: int) -> dict[float, Tensor]:
+                     batch_size: int, before: dict[float, Tensor] | None = None
+                     ) -> dict[float, Tensor]:
     """Attack the ``todo`` (N,) points chunk by chunk (:mod:`advlab.evaluate.split`: this
     rank's chunks, each with its own seed); ``{eps: (N,) bool}`` success, True where not
-    ``todo``, summed over the ranks."""
+    ``todo``, summed over the ranks. ``before``: earlier successes per eps, kept (OR-ed)."""
     hit = torch.zeros(len(eps_list), len(x), dtype=torch.bool, device=x.device)
+    if before is not None:
+        for k, e in enumerate(eps_list):
+            hit[k] = before[e].to(x.device) & todo
     bounds = split.chunks(len(x), batch_size)
     for i in split.mine(len(bounds)):
         lo, hi = bounds[i]
@@ -120,7 +132,7 @@ def _chunked_success(model: nn.Module, x: Tensor, y: Tensor, todo: Tensor,
         if len(idx):
             res = attack_of(i)(model, x[idx], y[idx], eps=eps_list)
             for k, e in enumerate(eps_list):
-                hit[k, idx] = res.per_eps[e].success.to(x.device)
+                hit[k, idx] |= res.per_eps[e].success.to(x.device)
     hit = split.all_sum(hit) | ~todo
     return {e: hit[k] for k, e in enumerate(eps_list)}
 

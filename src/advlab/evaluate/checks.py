@@ -61,34 +61,46 @@ def check_model(model: nn.Module, x: Tensor) -> list[str]:
     return issued
 
 
+def stronger_of(attack: FixedEpsAttack) -> FixedEpsAttack:
+    """The same class as ``attack`` (PGD or APGD, configured with ``steps``, ``restarts``,
+    ``seed``) with twice the steps, one more restart and another seed."""
+    cfg = attack.config
+    return type(attack)(**{**cfg, "steps": 2 * cfg["steps"], "restarts": cfg["restarts"] + 1,
+                           "seed": cfg["seed"] + 1})
+
+
 def check_attack(model: nn.Module, x: Tensor, y: Tensor, *, attack: FixedEpsAttack,
-                 fooled: dict[float, Tensor]) -> list[str]:
+                 fooled: dict[float, Tensor], found: dict[float, Tensor] | None = None
+                 ) -> list[str]:
     """Re-run cheap variations of ``attack`` on a subset and warn about unreliable results.
 
     Args:
         attack: the evaluated attack, configured with ``steps``, ``restarts``, ``seed`` and
-            ``loss`` (PGD or APGD); the stronger variant is the same class with twice the
-            steps, one more restart and another seed.
+            ``loss`` (PGD or APGD); the stronger variant is :func:`stronger_of`.
         fooled: per eps, the success (N,) bool of the evaluated attack on x.
+        found: optional per-eps (N,) bool tensors into which the stronger variant's
+            successes on the subset are OR-ed in place (verified adversarial examples: a
+            point it fools is not robust, whatever the evaluated attack found).
     Returns:
         the anchors of the warnings issued.
     """
     idx = _subset(len(x))
     xs, ys = x[idx], y[idx]
-    cfg = attack.config
     issued = []
-    stronger = type(attack)(**{**cfg, "steps": 2 * cfg["steps"],
-                               "restarts": cfg["restarts"] + 1, "seed": cfg["seed"] + 1})
+    stronger = stronger_of(attack)
     for eps, success in fooled.items():
         before = 1.0 - float(success[idx].float().mean())
-        after = 1.0 - stronger(model, xs, ys, eps=eps).success_rate
+        hit = stronger(model, xs, ys, eps=eps).success
+        after = 1.0 - float(hit.float().mean())
+        if found is not None:
+            found[eps][idx] |= hit.to(found[eps].device)
         if before - after > MAX_DROP:
             warn(f"at eps={eps:g}, 2x steps and one more restart lower robust accuracy from "
                  f"{before:.3f} to {after:.3f} on {len(idx)} points: the attack has not "
                  "converged; increase steps/restarts", "more-steps")
             issued.append("more-steps")
     issued += _check_unbounded(model, xs, ys, attack)
-    issued += _check_zero_gradients(model, xs, ys, cfg["loss"])
+    issued += _check_zero_gradients(model, xs, ys, attack.config["loss"])
     return issued
 
 
@@ -129,4 +141,4 @@ def _check_zero_gradients(model: nn.Module, xs: Tensor, ys: Tensor, loss: str) -
     return []
 
 
-__all__ = ["SanityWarning", "check_model", "check_attack"]
+__all__ = ["SanityWarning", "check_attack", "check_model", "stronger_of"]
