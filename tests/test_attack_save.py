@@ -29,21 +29,26 @@ def _attack(ckpt: Path, save: Path, capsys: pytest.CaptureFixture[str]) -> tuple
     return int(e.value.code or 0), out, err
 
 
+def _saved(save: Path, checkpoint: Path, n: int
+           ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, dict[str, torch.Tensor], torch.Tensor]:
+    """The saved artifact read back against the digits test points it came from: (x, x_adv,
+    y_adv, samples, fooled), after checking its indices and labels."""
+    x_adv, y_adv = advlab.load_dataset(str(save))
+    samples = read_samples(save)
+    x, y = advlab.load_dataset("digits", "test")
+    idx = seeded_subset(len(x), n, 0)
+    assert torch.equal(samples["index"], idx) and torch.equal(y_adv, y[idx])
+    with torch.no_grad():
+        fooled = advlab.load_model(checkpoint)(x_adv).argmax(1) != y_adv
+    return x[idx], x_adv, y_adv, samples, fooled
+
 def test_saved_examples_are_an_artifact_that_matches_the_attack(
         digits_mlp: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     save = tmp_path / "adv"
     code, out, err = _attack(digits_mlp, save, capsys)
     assert code == 0, err
     res = json.loads(out)
-    x_adv, y_adv = advlab.load_dataset(str(save))
-    samples = read_samples(save)
-    x, y = advlab.load_dataset("digits", "test")
-    idx = seeded_subset(len(x), N, 0)
-    assert torch.equal(samples["index"], idx) and torch.equal(y_adv, y[idx])
-    x = x[idx]
-    model = advlab.load_model(digits_mlp)
-    with torch.no_grad():
-        fooled = model(x_adv).argmax(1) != y_adv
+    x, x_adv, y_adv, samples, fooled = _saved(save, digits_mlp, N)
     ok, clean = samples["success"], samples["clean_success"]
     assert torch.equal(fooled, ok)
     assert res["success_rate"] == pytest.approx(float(ok[~clean].float().mean()))
@@ -51,7 +56,7 @@ def test_saved_examples_are_an_artifact_that_matches_the_attack(
     assert torch.allclose(samples["norms"][ok], dist[ok], atol=1e-5)
     assert torch.isinf(samples["norms"][~ok]).all() and torch.equal(x_adv[~ok], x[~ok])
     with torch.no_grad():
-        assert torch.equal(clean, model(x).argmax(1) != y_adv)
+        assert torch.equal(clean, advlab.load_model(digits_mlp)(x).argmax(1) != y_adv)
     assert 0.0 <= float(x_adv.min()) and float(x_adv.max()) <= 1.0
     card = json.loads((save / "card.json").read_text())
     prov = card["provenance"]
@@ -112,15 +117,7 @@ def test_fixed_eps_attacks_save_their_examples(name: str, digits_mlp: Path, tmp_
     out, err = capsys.readouterr()
     assert e.value.code == 0, err
     res = json.loads(out)
-    x_adv, y_adv = advlab.load_dataset(str(save))
-    samples = read_samples(save)
-    x, y = advlab.load_dataset("digits", "test")
-    idx = seeded_subset(len(x), n, 0)
-    assert torch.equal(samples["index"], idx) and torch.equal(y_adv, y[idx])
-    x = x[idx]
-    model = advlab.load_model(digits_mlp)
-    with torch.no_grad():
-        fooled = model(x_adv).argmax(1) != y_adv
+    x, x_adv, y_adv, samples, fooled = _saved(save, digits_mlp, n)
     ok, clean = samples["success"], samples["clean_success"]
     assert torch.equal(fooled, ok) and (ok & ~clean).any() and (clean <= ok).all()
     dist = (x_adv - x).flatten(1).norm(dim=1)
