@@ -175,3 +175,44 @@ def test_fab_t_smallest_norm_decides_every_larger_eps() -> None:
         assert (model(x_small[found]).argmax(1) != y[found]).all()
     dist = (x_small - x).flatten(1).norm(dim=1)
     assert torch.allclose(dist[found], smallest[found], atol=1e-5)
+
+
+@pytest.mark.parametrize("norm", ["l2", "linf"])
+def test_untargeted_fab_picks_the_closest_linear_boundary(norm: str) -> None:
+    """On a linear model the boundary to class j is exactly g_j = z_j - z_y with gradient
+    w_j - w_y; untargeted FAB's choice must be the j != y of smallest |g_j| / ||w_j - w_y||_*
+    (dual norm), computed here densely, class by class."""
+    from advlab.attacks.fab import _closest_boundary
+
+    model = LinearK()
+    x, y = _linear_points(model, 50)
+    g, grad = _closest_boundary(model, x, y, norm)
+    w = model.lin.weight.detach()  # (K, D)
+    with torch.no_grad():
+        z = model(x)
+    for i in range(len(x)):
+        ratios = []
+        for j in range(w.shape[0]):
+            d = w[j] - w[y[i]]
+            dual = d.norm() if norm == "l2" else d.abs().sum()
+            ratios.append(float("inf") if j == y[i] else float((z[i, j] - z[i, y[i]]).abs() / dual))
+        j = int(np.argmin(ratios))
+        assert torch.allclose(g[i], z[i, j] - z[i, y[i]], atol=1e-5)
+        assert torch.allclose(grad[i].flatten(), w[j] - w[y[i]], atol=1e-5)
+
+
+@pytest.mark.parametrize("norm,eps", [("l2", 0.5), ("linf", 0.05)])
+def test_untargeted_fab_fools_every_point_within_eps_of_a_linear_boundary(norm: str,
+                                                                          eps: float) -> None:
+    """As for FAB-T: with an exact linearisation, untargeted FAB steps to the nearest
+    boundary over all classes at once; points nearer than 0.98 eps are fooled, none beyond."""
+    from advlab.attacks import FAB
+
+    model = LinearK()
+    x, y = _linear_points(model)
+    dist = model.distance(x, y, norm)
+    res = FAB(norm=norm, steps=30, box=None)(model, x, y, eps=eps)
+    assert 0.1 < float((dist < eps).float().mean()) < 0.9
+    assert res.success[dist < 0.98 * eps].all() and not res.success[dist > eps].any()
+    fab = FAB(norm=norm, restarts=5)
+    assert "n_target_classes" not in fab.config and FAB(**fab.config).config == fab.config

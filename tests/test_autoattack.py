@@ -109,7 +109,7 @@ def test_errors_name_the_argument() -> None:
     model = LinearK()
     x, y = _data(model, 8)
     with pytest.raises(AdvlabError, match="version"):
-        autoattack(model, x, y, norm="l2", eps=0.5, version="plus")
+        autoattack(model, x, y, norm="l2", eps=0.5, version="rand")
     with pytest.raises(AdvlabError, match="robust"):
         autoattack(model, x, y, norm="l2", eps=0.5, version="apgd", robust=torch.ones(3),
                    box=None)
@@ -275,3 +275,45 @@ def test_l2_autoattack_no_weaker_than_torchattacks_reference_settings(digits_cnn
         got = ours.per_eps[eps]
         assert 0.1 < got.robust_accuracy < got.clean_accuracy - 0.1, (eps, got.accuracy_after)
         assert got.robust_accuracy <= peer + 0.005, (eps, got.accuracy_after, peer)
+
+
+@pytest.mark.peers
+def test_untargeted_fab_no_weaker_than_torchattacks_fab(digits_cnn) -> None:  # type: ignore[no-untyped-def]
+    """The plus version's untargeted FAB against torchattacks' FAB (multi_targeted=False,
+    100 steps, one run from the clean point) on 48 digits test points at eps 0.3 and 0.5:
+    ours <= peer + 0.5 points, and not a degenerate comparison."""
+    import advlab
+    from advlab.attacks import FAB
+
+    torchattacks = pytest.importorskip("torchattacks")
+    x, y = advlab.load_dataset("digits", "test")
+    x, y = x[:48], y[:48]
+    with torch.no_grad():
+        clean = float((digits_cnn(x).argmax(1) == y).float().mean())
+    for eps in (0.3, 0.5):
+        ours = 1 - FAB(norm="l2", steps=100, restarts=1)(digits_cnn, x, y, eps=eps).success_rate
+        peer = _peer_accuracy(digits_cnn, torchattacks.FAB(
+            digits_cnn, norm="L2", eps=eps, steps=100, n_restarts=1, multi_targeted=False,
+            n_classes=10, seed=0), x, y)
+        assert 0.1 < ours < clean - 0.1, (eps, ours, clean)
+        assert ours <= peer + 0.005, (eps, ours, peer)
+
+
+def test_plus_version_is_never_weaker_than_standard(digits_cnn) -> None:  # type: ignore[no-untyped-def]
+    """The plus version makes every run the standard version makes of a point (the same
+    per-point random starts, FAB-T deterministic) and more, so every point the standard
+    version fools is fooled by plus, except those only Square fooled (its windows are
+    shared by the batch, which differs); and its order and members are AutoAttack's."""
+    import advlab
+
+    x, y = advlab.load_dataset("digits", "test")
+    x, y = x[:48], y[:48]
+    std = autoattack(digits_cnn, x, y, norm="l2", eps=[0.3, 0.5])
+    plus = autoattack(digits_cnn, x, y, norm="l2", eps=[0.3, 0.5], version="plus")
+    assert plus.attacks == ["apgd-ce", "apgd-dlr", "fab", "square", "apgd-t", "fab-t"]
+    for eps in (0.3, 0.5):
+        s, p = std.per_eps[eps], plus.per_eps[eps]
+        by_square = s.fooled_by == s.attacks.index("square") + 1
+        assert not (p.robust & ~s.robust & ~by_square).any(), eps
+        assert p.robust_accuracy <= s.robust_accuracy, (eps, p.accuracy_after, s.accuracy_after)
+        assert list(p.accuracy_after.values()) == sorted(p.accuracy_after.values(), reverse=True)

@@ -16,7 +16,7 @@ from advlab.attacks.base import (
            MinNormAttack,
 )
 from advlab.attacks.cw import CWL2
-from advlab.attacks.fab import FABT
+from advlab.attacks.fab import FAB, FABT
 from advlab.attacks.fmn import FMN
 from advlab.attacks.pgd import PGD, pgd_perturb
 from advlab.attacks.sanity import SanityWarning
@@ -24,5 +24,5 @@ from advlab.attacks.square import Square
 from advlab.attacks.threat import ThreatModel
 
 __all__ = ["APGD", "APGDT", "APGDEnsemble", "Attack", "AttackResult", "AttackVerificationError", "FixedEpsAttack",
-           "MinNormAttack", "CWL2", "FABT", "FMN", "PGD", "Square", "pgd_perturb",
+           "MinNormAttack", "CWL2", "FAB", "FABT", "FMN", "PGD", "Square", "pgd_perturb",
            "SanityWarning", "ThreatModel"]

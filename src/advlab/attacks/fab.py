@@ -86,7 +86,10 @@ class FABT(FixedEpsAttack):
     def __init__(self, *, norm: str = "l2", steps: int = 100, n_target_classes: int = 9,
                  restarts: int = 1, alpha_max: float = 0.1, eta: float = 1.05,
                  beta: float = 0.9, box: Box | str = (0.0, 1.0), batch_size: int = 256,
-                 seed: int = 0) -> None:
+                 seed: int = 0, early_stop: bool = True) -> None:
+        if early_stop is not True:
+            raise bad_argument("early_stop", early_stop, "True (a fixed-eps FAB stops a point "
+                               "at its first adversarial iterate within eps)")
         super().__init__(norm=norm, steps=steps, n_target_classes=n_target_classes,
                          restarts=restarts, alpha_max=alpha_max, eta=eta, beta=beta, box=box,
                          batch_size=batch_size, seed=seed, early_stop=True)
@@ -124,8 +127,7 @@ class FABT(FixedEpsAttack):
         x_small = x.clone()
         if eps == 0:
             return out, smallest, x_small
-        ranked = _ranked_targets(model, x, y, self.config["n_target_classes"])
-        for rank, targets in enumerate(ranked, start=1):
+        for rank, targets in self._targets(model, x, y):
             best_norm = torch.full((len(x),), float("inf"), device=x.device)
             for r in range(self.config["restarts"]):
                 for chunk in self.batches(torch.nonzero(~done).flatten(), eps):
@@ -134,12 +136,19 @@ class FABT(FixedEpsAttack):
                         x[chunk], best_norm[chunk], eps, b,
                         [seeds[i] for i in chunk.tolist()], rank, r)
                     xa, succ, nrm, xs = self._fab(model, x[chunk], start, y[chunk],
-                                                  targets[chunk], eps, b)
+                                                  None if targets is None else targets[chunk],
+                                                  eps, b)
                     out[chunk[succ]], done[chunk[succ]] = xa[succ], True
                     best_norm[chunk] = torch.minimum(best_norm[chunk], nrm)
                     smaller = nrm < smallest[chunk]
                     smallest[chunk[smaller]], x_small[chunk[smaller]] = nrm[smaller], xs[smaller]
         return out, smallest, x_small
+
+    def _targets(self, model: nn.Module, x: Tensor, y: Tensor) -> list[tuple[int, Tensor | None]]:
+        """(rank, target labels (N,)) for each run: the top ``n_target_classes`` classes by
+        clean logit, ranks from 1."""
+        ranked = _ranked_targets(model, x, y, self.config["n_target_classes"])
+        return list(enumerate(ranked, start=1))
 
     def _random_start(self, x0: Tensor, best: Tensor, eps: float, bounds: Bounds,
                       seeds: list[int], rank: int, restart: int) -> Tensor:
@@ -155,9 +164,10 @@ class FABT(FixedEpsAttack):
         radius = torch.minimum(best, torch.full_like(best, eps)).cpu()
         return clamp_box(x0 + (t * _view(radius / scale.clamp_min(1e-12) / 2, t)).to(x0), bounds)
 
-    def _fab(self, model: nn.Module, x0: Tensor, start: Tensor, y: Tensor, t: Tensor,
+    def _fab(self, model: nn.Module, x0: Tensor, start: Tensor, y: Tensor, t: Tensor | None,
              eps: float, bounds: Bounds) -> tuple[Tensor, Tensor, Tensor, Tensor]:
-        """One FAB run towards targets ``t`` on a batch (m,C,H,W).
+        """One FAB run towards targets ``t`` (m,) on a batch (m,C,H,W); ``t`` None: at each
+        step towards the class whose linearised boundary is closest (untargeted FAB).
 
         Returns (x (m,C,H,W): an adversarial iterate within eps where found, else x0;
         success (m,); the smallest adversarial norm seen (inf if none); that iterate (else
@@ -170,7 +180,7 @@ class FABT(FixedEpsAttack):
         lo, hi = _box_tensors(bounds, x0)
         idx = torch.arange(m, device=x0.device)
         x1 = start.clone()
-        g, grad, _ = _margin_grad(model, x1, y, t)
+        g, grad = self._linearise(model, x1, y, t)
         for it in range(cfg["steps"]):
             x1 = self._step(x0[idx], x1, g, grad, lo[idx], hi[idx], bounds, idx)
             with torch.no_grad():
@@ -186,8 +196,16 @@ class FABT(FixedEpsAttack):
             idx, x1 = idx[keep], x1[keep]
             if len(idx) == 0 or it == cfg["steps"] - 1:
                 break
-            g, grad, _ = _margin_grad(model, x1, y[idx], t[idx])
+            g, grad = self._linearise(model, x1, y[idx], None if t is None else t[idx])
         return out, succ, best, best_x
+
+    def _linearise(self, model: nn.Module, x: Tensor, y: Tensor, t: Tensor | None
+                   ) -> tuple[Tensor, Tensor]:
+        """The boundary FAB steps towards at ``x`` (m,C,H,W): (g (m,), its gradient)."""
+        if t is not None:
+            g, grad, _ = _margin_grad(model, x, y, t)
+            return g, grad
+        return _closest_boundary(model, x, y, self.norm)
 
     def _step(self, x0: Tensor, x1: Tensor, g: Tensor, grad: Tensor, lo: Tensor, hi: Tensor,
               bounds: Bounds, idx: Tensor) -> Tensor:
@@ -204,6 +222,55 @@ class FABT(FixedEpsAttack):
         eta = float(cfg["eta"])
         new = (x1.flatten(1) + eta * d1) * (1 - alpha) + (x0.flatten(1) + eta * d2) * alpha
         return clamp_box(new.view_as(x1), take_bounds(bounds, idx))
+
+
+def _closest_boundary(model: nn.Module, x: Tensor, y: Tensor, norm: str) -> tuple[Tensor, Tensor]:
+    """Untargeted FAB's choice at ``x`` (m,C,H,W): over the classes ``j != y``, the
+    linearised boundary ``g_j = z_j - z_y`` closest to ``x`` in ``norm``, i.e. the smallest
+    ``|g_j| / ||grad g_j||_*`` (dual norm: L2 for L2, L1 for Linf). One forward and one
+    backward per class (K of them, the graph kept between them). Returns (g (m,), its
+    gradient (m,C,H,W))."""
+    xg = x.detach().requires_grad_(True)
+    rows = torch.arange(len(x), device=x.device)
+    with torch.enable_grad():
+        logits = model(xg)
+        diff = logits - logits.gather(1, y[:, None])  # (m, K)
+        k = logits.shape[1]
+        best_ratio = torch.full((len(x),), float("inf"), device=x.device)
+        best_g, best_grad = torch.zeros(len(x), device=x.device), torch.zeros_like(x)
+        for j in range(k):
+            (grad,) = torch.autograd.grad(diff[:, j].sum(), xg, retain_graph=j < k - 1)
+            flat = grad.flatten(1)
+            dual = flat.norm(dim=1) if norm == "l2" else flat.abs().sum(1)
+            ratio = diff[:, j].detach().abs() / (dual + 1e-12)
+            better = (ratio < best_ratio) & (y != j)
+            best_ratio = torch.where(better, ratio, best_ratio)
+            best_g = torch.where(better, diff[rows, j].detach(), best_g)
+            best_grad = torch.where(_view(better, grad), grad, best_grad)
+    return best_g, best_grad.detach()
+
+
+class FAB(FABT):
+    """Untargeted FAB (AutoAttack's ``fab`` in its ``plus`` version): at each step the
+    boundary to the class closest in the linear approximation, from the clean point, then
+    ``restarts - 1`` runs from random points (AutoAttack plus: 5 restarts).
+
+    Args: as :class:`FABT` without ``n_target_classes`` (``early_stop`` must stay True). Each step costs one forward
+    without gradients and one forward with one backward per class, so it is about K times
+    FAB-T's cost per step on K classes.
+    """
+
+    def __init__(self, *, norm: str = "l2", steps: int = 100, restarts: int = 1,
+                 alpha_max: float = 0.1, eta: float = 1.05, beta: float = 0.9,
+                 box: Box | str = (0.0, 1.0), batch_size: int = 256, seed: int = 0,
+                 early_stop: bool = True) -> None:
+        super().__init__(norm=norm, steps=steps, n_target_classes=1, restarts=restarts,
+                         alpha_max=alpha_max, eta=eta, beta=beta, box=box,
+                         batch_size=batch_size, seed=seed, early_stop=early_stop)
+        self.config = {k: v for k, v in self.config.items() if k != "n_target_classes"}
+
+    def _targets(self, model: nn.Module, x: Tensor, y: Tensor) -> list[tuple[int, Tensor | None]]:
+        return [(0, None)]
 
 
 def _box_tensors(bounds: Bounds, x0: Tensor) -> tuple[Tensor, Tensor]:
@@ -226,4 +293,4 @@ def _margin_grad(model: nn.Module, x: Tensor, y: Tensor, t: Tensor
     return g.detach(), grad.detach(), logits.detach().argmax(1) != y
 
 
-__all__ = ["FABT", "project_hyperplane"]
+__all__ = ["FAB", "FABT", "project_hyperplane"]

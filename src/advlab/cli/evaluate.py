@@ -22,11 +22,14 @@ from advlab.cli.options import (
 @click.option("--eps", type=EpsType(), default=None,
               help="Radii, e.g. 1,2 or 8/255 (none: clean accuracy only).")
 @click.option("--norm", type=click.Choice(["l2", "linf"]), default="l2", show_default=True)
-@click.option("--attack", type=click.Choice(["default", "autoattack", "autoattack-apgd"]),
+@click.option("--attack", type=click.Choice(["default", "autoattack", "autoattack-plus",
+                                            "autoattack-apgd"]),
               default="default", show_default=True,
               help="default: APGD-CE then APGD-DLR (PGD with --step-size); autoattack: the "
                    "standard AutoAttack ensemble (APGD-CE, APGD-T, FAB-T, Square, settings "
-                   "fixed); autoattack-apgd: its APGD-CE and APGD-T. With --out, a rerun in the "
+                   "fixed); autoattack-plus: AutoAttack's stronger plus version (5 restarts of "
+                   "APGD-CE, APGD-DLR and FAB, then the standard attacks); autoattack-apgd: "
+                   "its APGD-CE and APGD-T. With --out, a rerun in the "
                    "same folder attacks only the points still robust.")
 @click.option("--steps", type=click.IntRange(min=0), default=None,
               help="Iterations of the default protocol's attacks [default: 20].")

@@ -7,6 +7,10 @@ Every hyper-parameter is fixed by the version, as in AutoAttack:
 
 * ``"standard"``: the four attacks above, 100 iterations each for the three gradient
   attacks, one restart each;
+* ``"plus"``: AutoAttack's stronger version: APGD-CE and APGD-DLR with 5 restarts each,
+  untargeted FAB with 5 restarts, Square, then APGD-T and FAB-T as in the standard version
+  (a point's runs include every run the standard version makes of it, so it is never
+  weaker on a point, Square's batch-shared windows aside; it costs several times more);
 * ``"apgd"``: APGD-CE and APGD-T only (cheaper; no gradient-free attack).
 
 Several eps are evaluated in one call, smallest first: a point fooled at a smaller eps is
@@ -23,15 +27,16 @@ mask (e.g. the flags of an earlier run) restricts the work to the points still r
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import torch
 from torch import Tensor, nn
 
 from advlab.attacks.apgd import APGD, APGDT
 from advlab.attacks.base import FixedEpsAttack, predict_logits, validate_inputs, verify
-from advlab.attacks.fab import FABT
+from advlab.attacks.fab import FAB, FABT
 from advlab.attacks.mode import eval_mode
 from advlab.attacks.square import Square
 from advlab.attacks.threat import Box, _view, check_box, check_eps, check_norm, resolve_box
@@ -41,6 +46,7 @@ from advlab.progress import progress
 
 VERSIONS: dict[str, tuple[str, ...]] = {
     "standard": ("apgd-ce", "apgd-t", "fab-t", "square"),
+    "plus": ("apgd-ce", "apgd-dlr", "fab", "square", "apgd-t", "fab-t"),
     "apgd": ("apgd-ce", "apgd-t"),
 }
 #: ``fooled_by`` code of points misclassified clean, or marked not robust by the caller
@@ -85,18 +91,18 @@ def ensemble(norm: str, version: str = "standard", *, seed: int = 0,
     """The attacks of a version, configured as AutoAttack configures them, in order."""
     if version not in VERSIONS:
         raise bad_argument("version", version, " or ".join(repr(v) for v in VERSIONS))
-    made: dict[str, FixedEpsAttack] = {
-        "apgd-ce": APGD(norm=norm, steps=100, loss="ce", restarts=1, box=box,
-                        batch_size=batch_size, seed=seed),
-        "apgd-t": APGDT(norm=norm, steps=100, loss="dlr", n_target_classes=9, restarts=1,
-                        box=box, batch_size=batch_size, seed=seed),
+    restarts = 5 if version == "plus" else 1  # of the untargeted APGD and FAB runs
+    common: dict[str, Any] = {"norm": norm, "box": box, "batch_size": batch_size, "seed": seed}
+    made: dict[str, Callable[[], FixedEpsAttack]] = {
+        "apgd-ce": lambda: APGD(steps=100, loss="ce", restarts=restarts, **common),
+        "apgd-dlr": lambda: APGD(steps=100, loss="dlr", restarts=restarts, **common),
+        "apgd-t": lambda: APGDT(steps=100, loss="dlr", n_target_classes=9, restarts=1,
+                                **common),
+        "fab": lambda: FAB(steps=100, restarts=restarts, **common),
+        "fab-t": lambda: FABT(steps=100, n_target_classes=9, restarts=1, **common),
+        "square": lambda: Square(n_queries=5000, p_init=0.8, restarts=1, **common),
     }
-    if "fab-t" in VERSIONS[version]:
-        made["fab-t"] = FABT(norm=norm, steps=100, n_target_classes=9, restarts=1, box=box,
-                             batch_size=batch_size, seed=seed)
-        made["square"] = Square(norm=norm, n_queries=5000, p_init=0.8, restarts=1, box=box,
-                                batch_size=batch_size, seed=seed)
-    return [(name, made[name]) for name in VERSIONS[version]]
+    return [(name, made[name]()) for name in VERSIONS[version]]
 
 
 def autoattack(model: nn.Module, x: Tensor, y: Tensor, *, norm: str,
@@ -107,7 +113,7 @@ def autoattack(model: nn.Module, x: Tensor, y: Tensor, *, norm: str,
 
     Args:
         norm: ``"l2"`` or ``"linf"``; eps: one radius or a list (pixel units).
-        version: ``"standard"`` or ``"apgd"`` (see the module docstring).
+        version: ``"standard"``, ``"plus"`` or ``"apgd"`` (see the module docstring).
         seed: seed of every attack's random start / search.
         robust: optional (N,) bool flags of an earlier run at an eps <= each eps here (e.g.
             the same eps, interrupted): points marked False count as not robust and are not
@@ -133,9 +139,10 @@ def autoattack(model: nn.Module, x: Tensor, y: Tensor, *, norm: str,
     clean = float(start.float().mean()) if len(x) else float("nan")
     results: dict[float, AutoAttackResult] = {}
     prev: AutoAttackResult | None = None
-    memo = _FabMemo(torch.full((len(x),), float("nan"), device=x.device), x.clone())
+    memos = {name: _FabMemo(torch.full((len(x),), float("nan"), device=x.device), x.clone())
+             for name, attack in attacks if isinstance(attack, FABT)}
     for e in sorted(set(eps_list)):
-        prev = results[e] = _one_eps(model, x, y, e, attacks, start, clean, version, prev, memo)
+        prev = results[e] = _one_eps(model, x, y, e, attacks, start, clean, version, prev, memos)
     top = results[max(eps_list)]
     if isinstance(eps, Sequence):
         top.per_eps = {e: results[e] for e in eps_list}
@@ -144,7 +151,8 @@ def autoattack(model: nn.Module, x: Tensor, y: Tensor, *, norm: str,
 
 def _one_eps(model: nn.Module, x: Tensor, y: Tensor, eps: float,
              attacks: list[tuple[str, FixedEpsAttack]], start: Tensor, clean: float,
-             version: str, prev: AutoAttackResult | None, memo: _FabMemo) -> AutoAttackResult:
+             version: str, prev: AutoAttackResult | None, memos: dict[str, _FabMemo]
+             ) -> AutoAttackResult:
     """The ensemble at one eps; points fooled at the smaller eps of ``prev`` are carried."""
     fooled_by = torch.full((len(x),), ROBUST, dtype=torch.long, device=x.device)
     fooled_by[~start] = FOOLED_CLEAN
@@ -159,7 +167,7 @@ def _one_eps(model: nn.Module, x: Tensor, y: Tensor, eps: float,
         t = time.perf_counter()
         if len(todo):
             if isinstance(attack, FABT) and attack.config["restarts"] == 1:
-                success, xa = _fab_once(model, x, y, eps, attack, todo, memo)
+                success, xa = _fab_once(model, x, y, eps, attack, todo, memos[name])
             else:
                 res = attack(model, x[todo], y[todo], eps=eps)
                 success, xa = res.success, res.x_adv

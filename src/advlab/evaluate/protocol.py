@@ -75,8 +75,9 @@ class EvalConfig(Points):
         eps: radii (empty: clean accuracy only); norm: ``l2`` or ``linf``.
         attack: ``"default"`` (the default protocol of
             :func:`advlab.evaluate.robust_accuracy`), ``"autoattack"`` (the standard
-            AutoAttack ensemble, :func:`advlab.evaluate.autoattack`) or
-            ``"autoattack-apgd"`` (its APGD-CE and APGD-T only).
+            AutoAttack ensemble, :func:`advlab.evaluate.autoattack`),
+            ``"autoattack-plus"`` (its ``plus`` version) or ``"autoattack-apgd"`` (its
+            APGD-CE and APGD-T only).
         steps, step_size, restarts: the default protocol's settings (None: 20 steps, the
             adaptive APGD step, 1 restart); AutoAttack fixes its own, so they must stay None.
         checks: run the automatic sanity checks (:mod:`advlab.evaluate.checks`).
@@ -84,7 +85,7 @@ class EvalConfig(Points):
 
     eps: tuple[float, ...] = ()
     norm: Literal["l2", "linf"] = "l2"
-    attack: Literal["default", "autoattack", "autoattack-apgd"] = "default"
+    attack: Literal["default", "autoattack", "autoattack-plus", "autoattack-apgd"] = "default"
     steps: int | None = None
     step_size: float | None = None
     restarts: int | None = None

@@ -3,7 +3,8 @@
 * ``"default"``: the default robust-accuracy protocol (:func:`advlab.evaluate.robust_flags`:
   APGD-CE then APGD-DLR, or PGD with a fixed ``step_size``);
 * ``"autoattack"``: the standard AutoAttack ensemble (:func:`advlab.evaluate.autoattack`:
-  APGD-CE, APGD-T, FAB-T, Square); ``"autoattack-apgd"``: its APGD-CE and APGD-T only.
+  APGD-CE, APGD-T, FAB-T, Square); ``"autoattack-plus"``: its stronger ``plus`` version;
+  ``"autoattack-apgd"``: its APGD-CE and APGD-T only.
 
 Each eps attacks only the points that are classified correctly, not marked fooled by the
 ``prior`` flags at that eps (an earlier attack), and not fooled at a smaller eps of the
@@ -24,7 +25,7 @@ if TYPE_CHECKING:
 
 #: ``EvalConfig.attack`` -> the AutoAttack version it runs (None: the default protocol)
 ATTACKS: dict[str, str | None] = {"default": None, "autoattack": "standard",
-                                  "autoattack-apgd": "apgd"}
+                                  "autoattack-plus": "plus", "autoattack-apgd": "apgd"}
 #: steps and restarts of the default protocol when the config leaves them unset
 DEFAULT_STEPS, DEFAULT_RESTARTS = 20, 1
 
@@ -35,9 +36,11 @@ def describe_attack(cfg: EvalConfig) -> dict[str, Any]:
 
     version = ATTACKS[cfg.attack]
     if version is not None:
+        runs = ("5 restarts of APGD-CE, APGD-DLR and FAB, 1 of the others"
+                if version == "plus" else "1 restart")
         return {"name": cfg.attack, "version": version, "members": list(VERSIONS[version]),
                 "settings": "fixed by the version (AutoAttack's: 100 iterations per gradient "
-                            "attack, 9 target classes, Square 5,000 queries, 1 restart)"}
+                            f"attack, 9 target classes, Square 5,000 queries, {runs})"}
     steps = DEFAULT_STEPS if cfg.steps is None else cfg.steps
     restarts = DEFAULT_RESTARTS if cfg.restarts is None else cfg.restarts
     members = ["apgd-ce", "apgd-dlr"] if cfg.step_size is None else ["pgd"]
