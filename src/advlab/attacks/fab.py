@@ -255,9 +255,9 @@ class FAB(FABT):
     boundary to the class closest in the linear approximation, from the clean point, then
     ``restarts - 1`` runs from random points (AutoAttack plus: 5 restarts).
 
-    Args: as :class:`FABT` without ``n_target_classes`` (``early_stop`` must stay True). Each step costs one forward
-    without gradients and one forward with one backward per class, so it is about K times
-    FAB-T's cost per step on K classes.
+    Args: as :class:`FABT` without ``n_target_classes`` (``early_stop`` must stay True).
+    Each step costs one forward without gradients and one forward with one backward per
+    class, so about K times FAB-T's cost per step on K classes.
     """
 
     def __init__(self, *, norm: str = "l2", steps: int = 100, restarts: int = 1,

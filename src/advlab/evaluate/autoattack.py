@@ -10,7 +10,8 @@ Every hyper-parameter is fixed by the version, as in AutoAttack:
 * ``"plus"``: AutoAttack's stronger version: APGD-CE and APGD-DLR with 5 restarts each,
   untargeted FAB with 5 restarts, Square, then APGD-T and FAB-T as in the standard version
   (a point's runs include every run the standard version makes of it, so it is never
-  weaker on a point, Square's batch-shared windows aside; it costs several times more);
+  weaker on a point, Square's batch-shared windows aside; about twice the standard
+  version's time in docs/attacks.md's benchmark);
 * ``"apgd"``: APGD-CE and APGD-T only (cheaper; no gradient-free attack).
 
 Several eps are evaluated in one call, smallest first: a point fooled at a smaller eps is
