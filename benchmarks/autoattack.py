@@ -62,20 +62,31 @@ def fixture_cnn(seed: int = 0) -> torch.nn.Module:
     return make(seed)
 
 
-def torchattacks_standard(model: torch.nn.Module, norm: str, eps: float, seed: int) -> Any:
-    """torchattacks' four AutoAttack members with the reference implementation's settings."""
+def torchattacks_members(model: torch.nn.Module, norm: str, eps: float,
+                         seed: int) -> dict[str, Any]:
+    """torchattacks' four AutoAttack members with the reference implementation's settings,
+    by our names, in AutoAttack's order."""
     import torchattacks
-    from torchattacks.wrappers.multiattack import MultiAttack
 
     n = "L2" if norm == "l2" else "Linf"
-    return MultiAttack([
-        torchattacks.APGD(model, norm=n, eps=eps, steps=100, n_restarts=1, loss="ce", seed=seed),
-        torchattacks.APGDT(model, norm=n, eps=eps, steps=100, n_restarts=1, n_classes=10,
-                           seed=seed),
-        torchattacks.FAB(model, norm=n, eps=eps, steps=100, n_restarts=1, multi_targeted=True,
-                         n_classes=10, seed=seed),
-        torchattacks.Square(model, norm=n, eps=eps, n_queries=5000, n_restarts=1, seed=seed),
-    ])
+    return {
+        "apgd-ce": torchattacks.APGD(model, norm=n, eps=eps, steps=100, n_restarts=1,
+                                     loss="ce", seed=seed),
+        "apgd-t": torchattacks.APGDT(model, norm=n, eps=eps, steps=100, n_restarts=1,
+                                     n_classes=10, seed=seed),
+        "fab-t": torchattacks.FAB(model, norm=n, eps=eps, steps=100, n_restarts=1,
+                                  multi_targeted=True, n_classes=10, seed=seed),
+        "square": torchattacks.Square(model, norm=n, eps=eps, n_queries=5000, n_restarts=1,
+                                      seed=seed),
+    }
+
+
+def torchattacks_standard(model: torch.nn.Module, norm: str, eps: float, seed: int) -> Any:
+    """:func:`torchattacks_members` chained by torchattacks' MultiAttack (each on the
+    points still robust)."""
+    from torchattacks.wrappers.multiattack import MultiAttack
+
+    return MultiAttack(list(torchattacks_members(model, norm, eps, seed).values()))
 
 
 def peer_run(make: Any, model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor,

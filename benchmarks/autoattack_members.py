@@ -27,21 +27,6 @@ from advlab.evaluate import autoattack
 from advlab.store import atomic_write_json
 
 
-def members(model: torch.nn.Module, eps: float) -> dict[str, Any]:
-    import torchattacks
-
-    return {
-        "apgd-ce": torchattacks.APGD(model, norm="L2", eps=eps, steps=100, n_restarts=1,
-                                     loss="ce", seed=0),
-        "apgd-t": torchattacks.APGDT(model, norm="L2", eps=eps, steps=100, n_restarts=1,
-                                     n_classes=10, seed=0),
-        "fab-t": torchattacks.FAB(model, norm="L2", eps=eps, steps=100, n_restarts=1,
-                                  multi_targeted=True, n_classes=10, seed=0),
-        "square": torchattacks.Square(model, norm="L2", eps=eps, n_queries=5000, n_restarts=1,
-                                      seed=0),
-    }
-
-
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--eps", type=float, default=2.0)
@@ -53,6 +38,7 @@ def main() -> None:
     import sys
 
     sys.path.insert(0, str(Path(__file__).parent))
+    from autoattack import torchattacks_members
     from eval_protocol import fixture_cnn
 
     model = fixture_cnn(0)
@@ -68,7 +54,7 @@ def main() -> None:
         "peers_on_points_ours_left_robust": {}}
     print(json.dumps(out["ours"]), flush=True)
     robust = torch.nonzero(res.robust).flatten()
-    for name, atk in members(model, args.eps).items():
+    for name, atk in torchattacks_members(model, "l2", args.eps, 0).items():
         t = time.process_time()
         xa = atk(x[robust], y[robust])
         with torch.no_grad():

@@ -41,7 +41,7 @@ from advlab.seeding import seeded_subset
 from advlab.store import atomic_write_json
 
 sys.path.insert(0, str(Path(__file__).parent))
-from autoattack import fixture_cnn, torchattacks_standard  # noqa: E402
+from autoattack import fixture_cnn, torchattacks_members  # noqa: E402
 
 
 def members(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor,
@@ -52,8 +52,7 @@ def members(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor,
         with torch.no_grad():
             robust = model(x).argmax(1) == y
         row: dict[str, Any] = {}
-        for name, atk in zip(("apgd-ce", "apgd-t", "fab-t", "square"),
-                             torchattacks_standard(model, "l2", eps, 0).attacks, strict=True):
+        for name, atk in torchattacks_members(model, "l2", eps, 0).items():
             c = time.process_time()
             todo = torch.nonzero(robust).flatten()
             x_adv = atk(x[todo], y[todo])
